@@ -1,0 +1,273 @@
+"""The ``rlhub`` command. Heavy modules are imported inside commands so ``rlhub --help`` is fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+class MultiValueOption(click.Option):
+    """An option that takes every following value up to the next option, like argparse's ``nargs="+"``.
+
+    Click has no variadic options; the RL Zoo's users type ``--env-kwargs a:1 b:2`` and
+    ``-params n_steps:32 gamma:0.98``, so the values are gathered here before click parses them.
+    """
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)  # noqa: SLF001
+            if option is None:
+                continue
+            original = option.process
+
+            def process(value: Any, state: Any, original: Any = original) -> None:
+                values = [value]
+                while state.rargs and not (state.rargs[0].startswith("-") and len(state.rargs[0]) > 1
+                                           and not _is_number(state.rargs[0])):
+                    values.append(state.rargs.pop(0))
+                for item in values:
+                    original(item, state)
+
+            option.process = process
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def parse_key_values(items: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``("gamma:0.98", "net:[64, 64]")`` as a dict, values read as YAML (never ``eval``)."""
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, separator, value = item.partition(":")
+        if not separator or not key:
+            raise click.BadParameter(f"{item!r} is not key:value", param_hint=what)
+        try:
+            parsed[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed[key] = value
+    return parsed
+
+
+def fail(error: Exception) -> None:
+    """Print an error the user can act on, without a traceback."""
+    click.secho(f"Error: {error}", fg="red", err=True)
+    sys.exit(2)
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exception types that are the user's to fix (printed plainly, exit code 2)."""
+    from rlhub.config import ConfigError
+    from rlhub.envs import MissingDependencyError, UnknownEnvironmentError
+    from rlhub.registry import DuplicateAlgorithmError, UnknownAlgorithmError
+    from rlhub.run_folder import RunFolderError
+    from rlhub.spec import SpaceMismatchError
+
+    return (ConfigError, UnknownAlgorithmError, DuplicateAlgorithmError, UnknownEnvironmentError,
+            MissingDependencyError, SpaceMismatchError, RunFolderError)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rlhub")
+def main() -> None:
+    """rlhub: train, evaluate and share RL agents (Stable-Baselines3 and plugins)."""
+
+
+@main.command()
+@click.option("--algo", "algo_id", required=True, help="Algorithm id (see `rlhub algos`).")
+@click.option("--env", "env_id", required=True, help="Environment id, or module:EnvId.")
+@click.option("-n", "--n-timesteps", type=int, default=None, help="Override the config's budget.")
+@click.option("-f", "--log-folder", default="logs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=None)
+@click.option("--n-envs", type=int, default=None, help="Override the config's number of environments.")
+@click.option("--vec-env", type=click.Choice(["dummy", "subproc"]), default="dummy", show_default=True)
+@click.option("--env-kwargs", cls=MultiValueOption, multiple=True, help="key:value ... for gym.make.")
+@click.option("-params", "--hyperparams", cls=MultiValueOption, multiple=True, help="key:value ... overrides.")
+@click.option("-conf", "--conf-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A zoo config file to use instead of the shipped one.")
+@click.option("--eval-freq", type=int, default=25_000, show_default=True, help="Evaluate every N steps (<=0: never).")
+@click.option("--eval-episodes", type=int, default=5, show_default=True)
+@click.option("--save-freq", type=int, default=-1, show_default=True, help="Checkpoint every N steps (<=0: never).")
+@click.option("-tb", "--tensorboard-log", default=None, help="TensorBoard folder (default: the run folder).")
+@click.option("--progress", is_flag=True, help="Show a progress bar.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("-i", "--trained-agent", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Continue training from this model zip.")
+@click.option("-q", "--quiet", is_flag=True, help="No SB3 log tables.")
+def train(algo_id: str, env_id: str, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...], quiet: bool,
+          **options: Any) -> None:
+    """Train an agent with its zoo config and write a run folder."""
+    from rlhub.evaluation import evaluate
+    from rlhub.experiment import TrainOptions
+    from rlhub.experiment import train as run_training
+
+    try:
+        result = run_training(TrainOptions(
+            algo_id=algo_id, env_id=env_id, env_kwargs=parse_key_values(env_kwargs, "--env-kwargs"),
+            hyperparams=parse_key_values(hyperparams, "--hyperparams"), verbose=0 if quiet else 1, **options,
+        ))
+    except user_errors() as error:
+        fail(error)
+    if result.interrupted:
+        click.secho(f"Interrupted: model saved to {result.run_dir}", fg="yellow")
+        return
+    click.echo(f"Trained {result.timesteps} steps in {result.wall_time:.1f} s "
+               f"({result.steps_per_second:.0f} steps/s); run folder: {result.run_dir}")
+    from rlhub.run_folder import load_agent
+
+    agent = load_agent(result.run_dir, device=options["device"])
+    evaluation = evaluate(agent.model, agent.env, n_episodes=options["eval_episodes"] or 5)
+    agent.env.close()
+    click.echo(f"Evaluation (deterministic): mean return {evaluation.summary()}")
+
+
+@main.command()
+@click.option("--algo", "algo_id", default=None, help="Algorithm id of the run.")
+@click.option("--env", "env_id", default=None, help="Environment id of the run.")
+@click.option("-f", "--folder", default="logs", show_default=True, help="Log folder, or a run folder itself.")
+@click.option("--exp-id", type=int, default=0, show_default=True, help="Experiment id (0: latest).")
+@click.option("--load-best", is_flag=True, help="Load best_model.zip.")
+@click.option("--load-checkpoint", type=int, default=None, help="Load the checkpoint saved at N steps.")
+@click.option("-n", "--n-timesteps", type=int, default=1000, show_default=True)
+@click.option("--n-episodes", type=int, default=None, help="Stop after N episodes instead.")
+@click.option("--no-render", is_flag=True, help="Do not open a window.")
+@click.option("--deterministic/--stochastic", default=True, show_default=True)
+@click.option("--record-video", type=click.Path(dir_okay=False), default=None, help="Write an mp4 here.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, load_best: bool,
+          load_checkpoint: int | None, n_timesteps: int, n_episodes: int | None, no_render: bool,
+          deterministic: bool, record_video: str | None, seed: int, device: str) -> None:
+    """Watch a trained agent play, and print each episode's return."""
+    from rlhub.evaluation import evaluate
+    from rlhub.run_folder import MANIFEST_NAME, find_run_dir, load_agent
+
+    try:
+        if (Path(folder) / MANIFEST_NAME).is_file():
+            run_dir = Path(folder)
+        elif algo_id and env_id:
+            run_dir = find_run_dir(folder, algo_id, env_id, exp_id)
+        else:
+            raise click.UsageError("give --algo and --env, or -f pointing at a run folder")
+        render_mode = "rgb_array" if record_video else (None if no_render else "human")
+        agent = load_agent(run_dir, load_best=load_best, checkpoint=load_checkpoint, device=device,
+                           render_mode=render_mode, seed=seed)
+    except user_errors() as error:
+        fail(error)
+    click.echo(f"{agent.manifest.algo_id} on {agent.manifest.env_id} from {run_dir}")
+
+    def show(index: int, episode_return: float, length: int) -> None:
+        click.echo(f"episode {index}: return {episode_return:.2f}, length {length}")
+
+    result = evaluate(agent.model, agent.env, n_episodes=n_episodes, n_timesteps=None if n_episodes else n_timesteps,
+                      deterministic=deterministic, render=not no_render, record_video=record_video,
+                      on_episode=show)
+    agent.env.close()
+    if result.returns:
+        click.echo(f"mean return {result.summary()}; mean length {sum(result.lengths) / len(result.lengths):.1f}")
+    else:
+        click.echo("no episode finished; raise -n/--n-timesteps")
+    if record_video:
+        click.echo(f"video: {record_video}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(as_json: bool) -> None:
+    """List the loaded plugins, their distributions, hooks and algorithms."""
+    from dataclasses import asdict
+
+    from rlhub.plugins import list_plugins
+    from rlhub.registry import list_algorithms
+
+    algorithms: dict[str, list[str]] = {}
+    for spec in list_algorithms():
+        algorithms.setdefault(spec.plugin_name, []).append(spec.algo_id)
+    rows = [{**asdict(info), "algorithms": algorithms.get(info.name, [])} for info in list_plugins()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("plugin", "distribution", "version", "hooks", "algorithms")
+    for row in rows:
+        table.add_row(row["name"], row["distribution"], row["version"], ", ".join(row["hooks"]),
+                      ", ".join(row["algorithms"]))
+    Console().print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def algos(as_json: bool) -> None:
+    """List the registered algorithms."""
+    from rlhub.registry import list_algorithms
+
+    specs = list_algorithms()
+    if as_json:
+        click.echo(json.dumps([{"algo_id": s.algo_id, "plugin": s.plugin_name, "kind": s.kind,
+                                "action_spaces": list(s.action_spaces), "summary": s.summary} for s in specs], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "plugin", "action spaces", "kind", "summary")
+    for spec in specs:
+        table.add_row(spec.algo_id, spec.plugin_name, ", ".join(spec.action_spaces), spec.kind, spec.summary)
+    Console().print(table)
+
+
+@main.command()
+@click.option("-f", "--folder", "folders", multiple=True, default=["logs"], show_default=True,
+              help="Log folders or run folders (repeatable).")
+@click.option("--algo", "algo_ids", multiple=True, help="Only these algorithms (repeatable).")
+@click.option("--env", "env_ids", multiple=True, help="Only these environments (repeatable).")
+@click.option("-o", "--output", default="learning_curves.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--window", type=int, default=20, show_default=True, help="Episodes in the smoothing window.")
+@click.option("--title", default=None)
+def plot(folders: tuple[str, ...], algo_ids: tuple[str, ...], env_ids: tuple[str, ...], output: str, window: int,
+         title: str | None) -> None:
+    """Plot learning curves (episode return vs timesteps) of run folders to a PNG."""
+    from rlhub.plotting import collect_runs, plot_learning_curves
+
+    runs = collect_runs([Path(folder) for folder in folders], algo_ids=algo_ids, env_ids=env_ids)
+    if not runs:
+        fail(FileNotFoundError(f"no run folders with monitor files under {', '.join(folders)}"))
+    path = plot_learning_curves(runs, output, window=window, title=title)
+    click.echo(f"{len(runs)} runs plotted to {path}")
+
+
+@main.command()
+@click.argument("suite", type=click.Path(exists=True, dir_okay=False), default=None, required=False)
+@click.option("-o", "--output", default="benchmark", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for runs, results.md and plots.")
+@click.option("--quick", is_flag=True, help="Run each row briefly, as a smoke test.")
+@click.option("--only", "only", multiple=True, help="Only rows whose algo or env matches (repeatable).")
+def benchmark(suite: str | None, output: str, quick: bool, only: tuple[str, ...]) -> None:
+    """Run a benchmark suite (YAML) and write a Markdown table and learning curves."""
+    from rlhub.benchmark import DEFAULT_SUITE, load_suite, run_suite
+
+    try:
+        rows = load_suite(Path(suite) if suite else DEFAULT_SUITE)
+    except user_errors() as error:
+        fail(error)
+    if only:
+        rows = [row for row in rows if row.algo_id in only or row.env_id in only]
+    report = run_suite(rows, Path(output), quick=quick, echo=click.echo)
+    click.echo(report.markdown())
+    click.echo(f"written: {report.path}")
+
+
+if __name__ == "__main__":
+    main()

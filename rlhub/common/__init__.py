@@ -1,0 +1,1 @@
+"""Building blocks that rlhub's core and plugins share."""

@@ -1,0 +1,417 @@
+"""zoo_configs: loading and validating hyperparameter files in the RL Zoo's schema.
+
+A file ``<algo_id>.yml`` maps environment ids (plus ``default`` and ``atari``) to sections::
+
+    CartPole-v1:
+      n_timesteps: !!float 1e5
+      policy: MlpPolicy
+      n_envs: 8
+      learning_rate: lin_0.001
+      policy_kwargs: "dict(net_arch=[64, 64], activation_fn=nn.Tanh)"
+
+Strings never reach ``eval``: dotted paths are imported, ``lin_<x>`` becomes a linear schedule, and
+the RL Zoo's ``dict(...)`` strings are read by a small parser that accepts literals, ``dict(...)``
+calls and dotted names only.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+#: Keys of the RL Zoo's schema that are not constructor arguments of the algorithm.
+ZOO_KEYS: dict[str, tuple[type, ...]] = {
+    "n_timesteps": (int, float),
+    "policy": (str,),
+    "n_envs": (int,),
+    "normalize": (bool, str, dict),
+    "normalize_kwargs": (dict, str),
+    "env_wrapper": (str, dict, list),
+    "vec_env_wrapper": (str, dict, list),
+    "frame_stack": (int,),
+    "callback": (str, dict, list),
+    "noise_type": (str,),
+    "noise_std": (int, float),
+}
+
+#: Hyperparameters whose string value is an import path.
+_CLASS_KEYS = {"replay_buffer_class", "activation_fn", "features_extractor_class", "optimizer_class",
+               "net_arch_class", "action_noise_class"}
+
+#: Short names the RL Zoo's files use without a module.
+_ALIASES = {"nn": "torch.nn", "th": "torch", "optim": "torch.optim"}
+_SHORT_NAMES = {
+    "HerReplayBuffer": "stable_baselines3.HerReplayBuffer",
+    "DictReplayBuffer": "stable_baselines3.common.buffers.DictReplayBuffer",
+    "ReplayBuffer": "stable_baselines3.common.buffers.ReplayBuffer",
+}
+
+_NOISE = {
+    "normal": "stable_baselines3.common.noise.NormalActionNoise",
+    "ornstein-uhlenbeck": "stable_baselines3.common.noise.OrnsteinUhlenbeckActionNoise",
+}
+
+
+class ConfigError(ValueError):
+    """A zoo config file is missing, malformed or names something that does not exist."""
+
+
+@dataclass
+class ZooConfig:
+    """One resolved section of a zoo config file.
+
+    :param hyperparams: constructor arguments for the algorithm, with schedules, classes and
+        ``policy_kwargs`` resolved
+    :param raw: the section as written (after command-line overrides), for ``config.yml``
+    """
+
+    algo_id: str
+    env_id: str
+    source: Path | None
+    section: str
+    raw: dict[str, Any]
+    n_timesteps: int
+    policy: str | type
+    n_envs: int = 1
+    normalize: dict[str, Any] | None = None
+    env_wrapper: Callable | None = None
+    vec_env_wrapper: Callable | None = None
+    frame_stack: int | None = None
+    callbacks: list[Any] = field(default_factory=list)
+    noise: tuple[str, float] | None = None
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+
+    def to_yaml(self) -> str:
+        """The section as a zoo config file of its own, usable again with ``--conf-file``."""
+        return yaml.safe_dump({self.env_id: self.raw}, sort_keys=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Finding and reading the section
+
+
+def find_config_file(algo_id: str, search_dirs: list[Path]) -> Path:
+    for directory in search_dirs:
+        candidate = Path(directory) / f"{algo_id}.yml"
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"No hyperparameter file {algo_id}.yml in {', '.join(str(d) for d in search_dirs)}. "
+        "Pass one with --conf-file, or ship one through the plugin's rlhub_zoo_config_dirs hook."
+    )
+
+
+def read_section(path: Path, env_id: str) -> tuple[str, dict[str, Any]]:
+    """Return ``(section name, section)`` for ``env_id``: its own, else ``atari``, else ``default``."""
+    try:
+        document = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path} must map environment ids to hyperparameters, not hold a {type(document).__name__}")
+    bare_id = env_id.split(":", 1)[-1]
+    candidates = [env_id, bare_id]
+    if "NoFrameskip" in bare_id or bare_id.startswith("ALE/"):
+        candidates.append("atari")
+    candidates.append("default")
+    for name in candidates:
+        if name in document:
+            section = document[name] or {}
+            if not isinstance(section, dict):
+                raise ConfigError(f"{path}, env {name}: the section must be a mapping of hyperparameters")
+            return name, dict(section)
+    raise ConfigError(
+        f"{path} has no section for {env_id!r} and no 'default'. Sections: {', '.join(map(str, document))}."
+    )
+
+
+def load_zoo_config(
+    algo_id: str,
+    env_id: str,
+    algo_class: type,
+    *,
+    conf_file: str | Path | None = None,
+    search_dirs: list[Path] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ZooConfig:
+    """Find, read, override and validate the hyperparameters of ``algo_id`` on ``env_id``."""
+    if conf_file is not None:
+        path: Path | None = Path(conf_file)
+        if not path.is_file():
+            raise ConfigError(f"Config file {conf_file} does not exist.")
+    else:
+        if search_dirs is None:
+            from rlhub.registry import zoo_config_dirs
+
+            search_dirs = zoo_config_dirs()
+        path = find_config_file(algo_id, search_dirs)
+    section_name, raw = read_section(path, env_id)
+    raw.update(overrides or {})
+    return resolve_section(algo_id, env_id, algo_class, raw, source=path, section=section_name)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation and resolution
+
+
+def resolve_section(
+    algo_id: str, env_id: str, algo_class: type, raw: dict[str, Any], *, source: Path | None, section: str
+) -> ZooConfig:
+    where = f"{source or '<overrides>'}, env {section}"
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{where}, key {key!r}: {message}")
+
+    parameters = _constructor_parameters(algo_class)
+    for key, value in raw.items():
+        if key in ZOO_KEYS:
+            if not isinstance(value, ZOO_KEYS[key]) or isinstance(value, bool) and bool not in ZOO_KEYS[key]:
+                expected = " or ".join(t.__name__ for t in ZOO_KEYS[key])
+                raise fail(key, f"expected {expected}, got {type(value).__name__} {value!r}")
+        elif key not in parameters:
+            nearest = _nearest(key, [*ZOO_KEYS, *parameters])
+            raise fail(key, f"unknown hyperparameter for {algo_id}.{nearest} Known: {', '.join(sorted(parameters))}.")
+
+    hyperparams: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ZOO_KEYS:
+            continue
+        try:
+            hyperparams[key] = _resolve_hyperparameter(key, value, parameters[key])
+        except ConfigError as error:
+            raise fail(key, str(error)) from None
+
+    try:
+        normalize = _resolve_normalize(raw.get("normalize", False), raw.get("normalize_kwargs"))
+        env_wrapper = _resolve_wrappers(raw.get("env_wrapper"))
+        vec_env_wrapper = _resolve_wrappers(raw.get("vec_env_wrapper"))
+        callbacks = _resolve_callbacks(raw.get("callback"))
+        policy = raw.get("policy", "MlpPolicy")
+        if "." in policy:
+            policy = resolve_dotted(policy)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+    n_timesteps = raw.get("n_timesteps", 0)
+    if n_timesteps <= 0 or int(n_timesteps) != n_timesteps:
+        raise fail("n_timesteps", f"must be a positive whole number, got {n_timesteps!r}")
+    if raw.get("n_envs", 1) < 1:
+        raise fail("n_envs", "must be at least 1")
+    if "noise_type" in raw and raw["noise_type"] not in _NOISE:
+        raise fail("noise_type", f"must be one of {', '.join(_NOISE)}")
+    noise = (raw["noise_type"], float(raw.get("noise_std", 0.1))) if "noise_type" in raw else None
+    return ZooConfig(
+        algo_id=algo_id,
+        env_id=env_id,
+        source=source,
+        section=section,
+        raw=raw,
+        n_timesteps=int(n_timesteps),
+        policy=policy,
+        n_envs=int(raw.get("n_envs", 1)),
+        normalize=normalize,
+        env_wrapper=env_wrapper,
+        vec_env_wrapper=vec_env_wrapper,
+        frame_stack=raw.get("frame_stack"),
+        callbacks=callbacks,
+        noise=noise,
+        hyperparams=hyperparams,
+    )
+
+
+def _constructor_parameters(algo_class: type) -> dict[str, inspect.Parameter]:
+    signature = inspect.signature(algo_class.__init__)
+    return {
+        name: parameter
+        for name, parameter in signature.parameters.items()
+        if name not in {"self", "policy", "env", "_init_setup_model"}
+        and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
+
+
+def _nearest(key: str, names: list[str]) -> str:
+    import difflib
+
+    nearest = difflib.get_close_matches(key, names, n=2, cutoff=0.6)
+    return f" Did you mean {' or '.join(map(repr, nearest))}?" if nearest else ""
+
+
+def _resolve_hyperparameter(key: str, value: Any, parameter: inspect.Parameter) -> Any:
+    if isinstance(value, str) and value.startswith("lin_"):
+        from stable_baselines3.common.utils import LinearSchedule
+
+        try:
+            start = float(value[len("lin_"):])
+        except ValueError:
+            raise ConfigError(f"a linear schedule reads 'lin_<number>', got {value!r}") from None
+        return LinearSchedule(start, 0.0, 1.0)
+    if key in ("policy_kwargs", "replay_buffer_kwargs") or key.endswith("_kwargs"):
+        value = parse_expression(value) if isinstance(value, str) else value
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a mapping, got {value!r}")
+        return {name: _resolve_nested(name, item) for name, item in value.items()}
+    if key in _CLASS_KEYS and isinstance(value, str):
+        return resolve_dotted(value)
+    if key == "train_freq" and isinstance(value, list):
+        return tuple(value)
+    return _check_type(value, parameter.default)
+
+
+def _resolve_nested(key: str, value: Any) -> Any:
+    if key in _CLASS_KEYS and isinstance(value, str):
+        return resolve_dotted(value)
+    if isinstance(value, dict) and key.endswith("_kwargs"):
+        return {name: _resolve_nested(name, item) for name, item in value.items()}
+    return value
+
+
+def _check_type(value: Any, default: Any) -> Any:
+    """Check (and coerce) a number or flag against the constructor's default, the one piece of
+    type information every algorithm has. Other defaults (None, strings, objects) are not checked:
+    SB3 takes e.g. ``ent_coef: "auto"`` or a float."""
+    if default is inspect.Parameter.empty or default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():  # YAML's !!float 1e6 for a buffer size
+            return int(value)
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    else:
+        return value
+    raise ConfigError(f"expected {type(default).__name__} (like the default {default!r}), got {value!r}")
+
+
+def _resolve_normalize(value: Any, extra_kwargs: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        value = parse_expression(value)
+    if value is False or value is None:
+        return None
+    kwargs = dict(value) if isinstance(value, dict) else {}
+    if isinstance(extra_kwargs, str):
+        extra_kwargs = parse_expression(extra_kwargs)
+    kwargs.update(extra_kwargs or {})
+    return kwargs
+
+
+def _entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``"a.B"``, ``{"a.B": {..}}`` or a list of those, as ``[(path, kwargs)]``."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    entries = []
+    for item in items:
+        if isinstance(item, str):
+            entries.append((item, {}))
+        elif isinstance(item, dict):
+            entries.extend((path, dict(kwargs or {})) for path, kwargs in item.items())
+        else:
+            raise ConfigError(f"expected an import path or {{path: kwargs}}, got {item!r}")
+    return entries
+
+
+def _resolve_wrappers(value: Any) -> WrapperChain | None:
+    entries = [(resolve_dotted(path), kwargs) for path, kwargs in _entries(value)]
+    return WrapperChain(entries) if entries else None
+
+
+def _resolve_callbacks(value: Any) -> list[tuple[Callable, dict[str, Any]]]:
+    return [(resolve_dotted(path), kwargs) for path, kwargs in _entries(value)]
+
+
+class WrapperChain:
+    """Applies wrappers in order; a module-level class so that subprocess envs can pickle it."""
+
+    def __init__(self, wrappers: list[tuple[Callable, dict[str, Any]]]) -> None:
+        self.wrappers = wrappers
+
+    def __call__(self, env: Any) -> Any:
+        for wrapper, kwargs in self.wrappers:
+            env = wrapper(env, **kwargs)
+        return env
+
+
+def make_action_noise(noise: tuple[str, float] | None, action_space: Any) -> Any:
+    """The RL Zoo's ``noise_type`` / ``noise_std`` as an SB3 action noise object."""
+    if noise is None:
+        return None
+    import numpy as np
+
+    noise_class = resolve_dotted(_NOISE[noise[0]])
+    n_actions = action_space.shape[0]
+    return noise_class(mean=np.zeros(n_actions), sigma=noise[1] * np.ones(n_actions))
+
+
+# --------------------------------------------------------------------------------------------
+# Dotted paths and the RL Zoo's expression strings
+
+
+def resolve_dotted(path: str) -> Any:
+    """Import ``"package.module.Name"`` (or ``"package.module:Name"``, ``"nn.ReLU"``)."""
+    path = _SHORT_NAMES.get(path, path)
+    head, _, rest = path.replace(":", ".").partition(".")
+    path = f"{_ALIASES[head]}.{rest}" if head in _ALIASES and rest else path.replace(":", ".")
+    parts = path.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for attribute in parts[split:]:
+                target = getattr(target, attribute)
+        except AttributeError:
+            break
+        return target
+    raise ConfigError(f"cannot import {path!r}: check the spelling and that its package is installed")
+
+
+def parse_expression(text: str) -> Any:
+    """Read an RL Zoo expression string such as ``"dict(net_arch=[64, 64], activation_fn=nn.Tanh)"``.
+
+    Written by hand because the RL Zoo ``eval``s these strings and no library reads this mix of
+    Python literals, ``dict()`` calls and import paths safely; ``ast.literal_eval`` rejects calls
+    and names.
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as error:
+        raise ConfigError(f"cannot parse {text!r}: {error.msg}") from None
+    return _evaluate(tree.body, text)
+
+
+def _evaluate(node: ast.AST, text: str) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _evaluate(node.operand, text)
+        if isinstance(operand, (int, float)):
+            return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_evaluate(element, text) for element in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
+        return {_evaluate(key, text): _evaluate(value, text) for key, value in zip(node.keys, node.values)}
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+        return {keyword.arg: _evaluate(keyword.value, text) for keyword in node.keywords if keyword.arg}
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return resolve_dotted(ast.unparse(node))
+    raise ConfigError(
+        f"{ast.unparse(node)!r} in {text!r} is not allowed: use literals, dict(...) and import paths only"
+    )

@@ -1,0 +1,150 @@
+"""Environment creation: the one factory used by train, enjoy, evaluation and the benchmark."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+
+#: Packages that register environments on import, tried when an id is not registered yet,
+#: with the extra that installs them.
+_ENV_PACKAGES = (
+    ("BulletEnv", "pybullet_envs_gymnasium", "rlhub (pybullet_envs_gymnasium is a core dependency)"),
+    ("ALE/", "ale_py", "rlhub[atari]"),
+    ("NoFrameskip", "ale_py", "rlhub[atari]"),
+)
+
+#: Entry-point modules whose import fails without an optional dependency, with the extra to install.
+_ENTRY_POINT_EXTRAS = (
+    ("gymnasium.envs.box2d", "rlhub[box2d]"),
+    ("gymnasium.envs.mujoco", "gymnasium[mujoco]"),
+    ("ale_py", "rlhub[atari]"),
+)
+
+
+class UnknownEnvironmentError(gym.error.Error):
+    """The environment id is not registered by Gymnasium or any installed package."""
+
+
+class MissingDependencyError(ImportError):
+    """The environment needs an optional dependency that is not installed."""
+
+
+def ensure_registered(env_id: str) -> str:
+    """Make ``env_id`` known to Gymnasium and return the id to pass to ``gym.make``.
+
+    ``"module:EnvId"`` imports ``module`` first (for packages that register on import); plugin
+    environments are registered through the ``rlhub_register_envs`` hook.
+    """
+    from rlhub.plugins import get_plugin_manager
+
+    _register_plugin_envs(get_plugin_manager())
+    if ":" in env_id:
+        module, _, env_id = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise MissingDependencyError(f"cannot import {module!r} to register {env_id!r}: {error}") from error
+    if env_id not in gym.registry:
+        for marker, package, extra in _ENV_PACKAGES:
+            if marker in env_id:
+                try:
+                    importlib.import_module(package)
+                except ImportError:
+                    raise MissingDependencyError(f"{env_id} needs {package}: pip install '{extra}'") from None
+    if env_id not in gym.registry:
+        nearest = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(map(repr, nearest))}?" if nearest else ""
+        raise UnknownEnvironmentError(
+            f"Unknown environment {env_id!r}.{hint} For an environment a package registers on import, "
+            "write 'package:EnvId'."
+        )
+    return env_id
+
+
+_plugin_envs_registered_by: set[int] = set()
+
+
+def _register_plugin_envs(manager: Any) -> None:
+    if id(manager) not in _plugin_envs_registered_by:
+        manager.hook.rlhub_register_envs()
+        _plugin_envs_registered_by.add(id(manager))
+
+
+def make_single_env(env_id: str, env_kwargs: dict[str, Any] | None = None, **make_kwargs: Any) -> gym.Env:
+    """``gym.make`` with rlhub's id handling and a clear error for missing optional dependencies."""
+    env_id = ensure_registered(env_id)
+    try:
+        return gym.make(env_id, **(env_kwargs or {}), **make_kwargs)
+    except gym.error.DependencyNotInstalled as error:
+        raise _missing_dependency(env_id, error) from error
+
+
+def _missing_dependency(env_id: str, error: Exception) -> MissingDependencyError:
+    entry_point = str(gym.registry[env_id].entry_point)
+    extra = next((extra for module, extra in _ENTRY_POINT_EXTRAS if entry_point.startswith(module)), None)
+    advice = f"pip install '{extra}'" if extra else "install the package it names"
+    return MissingDependencyError(f"{env_id} needs an optional dependency ({error}). Fix: {advice}")
+
+
+def make_vec_env(
+    env_id: str,
+    *,
+    n_envs: int = 1,
+    seed: int | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    vec_env: str = "dummy",
+    wrapper: Callable | None = None,
+    vec_env_wrapper: Callable | None = None,
+    frame_stack: int | None = None,
+    normalize: dict[str, Any] | None = None,
+    vec_normalize_path: str | Path | None = None,
+    training: bool = True,
+    monitor_dir: str | Path | None = None,
+    render_mode: str | None = None,
+) -> Any:
+    """Build a vectorised, monitored environment as the run's config describes it.
+
+    :param normalize: ``VecNormalize`` keyword arguments, or None for no normalisation
+    :param vec_normalize_path: saved ``VecNormalize`` statistics to load (enjoy, evaluation)
+    :param training: False freezes normalisation statistics and reports raw rewards
+    """
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecFrameStack, VecNormalize
+
+    if vec_env not in ("dummy", "subproc"):
+        raise ValueError(f"vec_env must be 'dummy' or 'subproc', got {vec_env!r}")
+    gym_id = ensure_registered(env_id)
+    make_kwargs = {"render_mode": render_mode} if render_mode else {}
+    subproc = vec_env == "subproc" and n_envs > 1
+    if subproc:  # a worker's import error would be hard to read: surface it in this process
+        make_single_env(gym_id, env_kwargs, **make_kwargs).close()
+    try:
+        env = sb3_make_vec_env(
+            gym_id,
+            n_envs=n_envs,
+            seed=seed,
+            env_kwargs={**(env_kwargs or {}), **make_kwargs},
+            monitor_dir=str(monitor_dir) if monitor_dir is not None else None,
+            wrapper_class=wrapper,
+            vec_env_cls=SubprocVecEnv if subproc else DummyVecEnv,
+        )
+    except gym.error.DependencyNotInstalled as error:
+        raise _missing_dependency(gym_id, error) from error
+    if vec_env_wrapper is not None:
+        env = vec_env_wrapper(env)
+    if frame_stack:
+        env = VecFrameStack(env, frame_stack)
+    if vec_normalize_path is not None and Path(vec_normalize_path).is_file():
+        env = VecNormalize.load(str(vec_normalize_path), env)
+        env.training = training
+        if not training:
+            env.norm_reward = False
+    elif normalize is not None:
+        env = VecNormalize(env, training=training, **normalize)
+        if not training:
+            env.norm_reward = False
+    return env

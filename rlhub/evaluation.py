@@ -1,0 +1,91 @@
+"""Evaluation and replay video: the one routine train, enjoy, push-to-hub and the benchmark share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class EvaluationResult:
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns)) if self.returns else float("nan")
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns)) if self.returns else float("nan")
+
+    def summary(self) -> str:
+        return f"{self.mean:.2f} +/- {self.std:.2f} over {len(self.returns)} episodes"
+
+
+def evaluate(
+    model: Any,
+    env: Any,
+    *,
+    n_episodes: int | None = 10,
+    n_timesteps: int | None = None,
+    deterministic: bool = True,
+    render: bool = False,
+    record_video: str | Path | None = None,
+    video_fps: int = 30,
+    on_episode: Callable[[int, float, int], None] | None = None,
+) -> EvaluationResult:
+    """Play ``model`` on a one-env VecEnv until ``n_episodes`` end or ``n_timesteps`` pass.
+
+    Returns and lengths come from the Monitor wrapper, so they are the environment's own rewards
+    (before normalisation or reward wrappers). ``record_video`` needs ``render_mode="rgb_array"``.
+    """
+    if env.num_envs != 1:
+        raise ValueError(f"evaluate() plays a single environment, got {env.num_envs}")
+    if n_episodes is None and n_timesteps is None:
+        raise ValueError("give n_episodes, n_timesteps or both")
+    result = EvaluationResult()
+    frames: list[np.ndarray] = []
+    obs = env.reset()
+    state = None
+    episode_start = np.ones((1,), dtype=bool)
+    steps = 0
+    while True:
+        if record_video is not None:
+            frames.append(env.render())
+        elif render:
+            env.render()
+        action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
+        obs, _, dones, infos = env.step(action)
+        steps += 1
+        episode_start = dones
+        episode = infos[0].get("episode")
+        if dones[0] and episode is not None:
+            result.returns.append(float(episode["r"]))
+            result.lengths.append(int(episode["l"]))
+            if on_episode is not None:
+                on_episode(len(result.returns), result.returns[-1], result.lengths[-1])
+        if n_episodes is not None and len(result.returns) >= n_episodes:
+            break
+        if n_timesteps is not None and steps >= n_timesteps:
+            break
+    if record_video is not None:
+        write_video(frames, record_video, fps=video_fps)
+    return result
+
+
+def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
+    """Encode RGB frames to an mp4 (H.264 through imageio's ffmpeg)."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = [frame for frame in frames if frame is not None]
+    if not frames:
+        raise ValueError("no frames to write: make the env with render_mode='rgb_array'")
+    # H.264 needs even sizes; macro_block_size=2 pads to them instead of resizing to multiples of 16.
+    imageio.mimwrite(str(path), frames, fps=fps, macro_block_size=2)
+    return path

@@ -1,0 +1,183 @@
+"""One training run: build the agent from its config, learn with callbacks, write the run folder."""
+
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from rlhub import registry
+from rlhub.config import ZooConfig, load_zoo_config, make_action_noise
+from rlhub.envs import make_vec_env
+from rlhub.run_folder import (
+    BEST_VEC_NORMALIZE_NAME,
+    CHECKPOINT_PREFIX,
+    CONFIG_NAME,
+    VEC_NORMALIZE_NAME,
+    Manifest,
+    new_run_dir,
+)
+
+
+@dataclass
+class TrainOptions:
+    """What ``rlhub train`` takes; the names and defaults follow the RL Zoo's ``train.py``."""
+
+    algo_id: str
+    env_id: str
+    n_timesteps: int | None = None
+    log_folder: str | Path = "logs"
+    seed: int | None = None
+    n_envs: int | None = None
+    vec_env: str = "dummy"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    conf_file: str | Path | None = None
+    eval_freq: int = 25_000
+    eval_episodes: int = 5
+    save_freq: int = -1
+    tensorboard_log: str | Path | None = None
+    progress: bool = False
+    device: str = "auto"
+    trained_agent: str | Path | None = None
+    verbose: int = 1
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model: Any
+    config: ZooConfig
+    manifest: Manifest
+    timesteps: int
+    wall_time: float
+    interrupted: bool
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.timesteps / max(self.wall_time, 1e-9)
+
+
+def prepare(options: TrainOptions) -> tuple[Any, ZooConfig, type]:
+    """Resolve the algorithm and its config; everything that can fail before any env is built."""
+    spec = registry.get_algorithm(options.algo_id)
+    algo_class = spec.load()
+    overrides = dict(options.hyperparams)
+    if options.n_timesteps is not None:
+        overrides["n_timesteps"] = options.n_timesteps
+    if options.n_envs is not None:
+        overrides["n_envs"] = options.n_envs
+    config = load_zoo_config(spec.algo_id, options.env_id, algo_class, conf_file=options.conf_file, overrides=overrides)
+    return spec, config, algo_class
+
+
+def build_env(config: ZooConfig, options: TrainOptions, *, n_envs: int, monitor_dir: Path | None,
+              training: bool = True, seed: int | None = None, vec_normalize_path: Path | None = None) -> Any:
+    return make_vec_env(
+        config.env_id,
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=options.env_kwargs,
+        vec_env=options.vec_env if training else "dummy",
+        wrapper=config.env_wrapper,
+        vec_env_wrapper=config.vec_env_wrapper,
+        frame_stack=config.frame_stack,
+        normalize=config.normalize,
+        vec_normalize_path=vec_normalize_path,
+        training=training,
+        monitor_dir=monitor_dir,
+    )
+
+
+def train(options: TrainOptions) -> TrainResult:
+    """Run one experiment and return where it was written and the trained model."""
+    spec, config, algo_class = prepare(options)
+    run_dir = new_run_dir(options.log_folder, spec.algo_id, options.env_id)
+    (run_dir / CONFIG_NAME).write_text(config.to_yaml())
+
+    trained_dir = Path(options.trained_agent).parent if options.trained_agent else None
+    previous_stats = trained_dir / VEC_NORMALIZE_NAME if trained_dir else None
+    env = build_env(config, options, n_envs=config.n_envs, monitor_dir=run_dir, seed=options.seed,
+                    vec_normalize_path=previous_stats)
+    spec.check_env(env)
+
+    manifest = Manifest.for_run(
+        spec, options.env_id, env_kwargs=dict(options.env_kwargs), seed=options.seed,
+        n_timesteps=config.n_timesteps, vec_normalize_file=VEC_NORMALIZE_NAME if config.normalize is not None else None,
+    )
+    manifest.write(run_dir)
+
+    tensorboard_log = str(options.tensorboard_log or run_dir / "tensorboard")
+    hyperparams = dict(config.hyperparams)
+    if config.noise is not None:
+        hyperparams["action_noise"] = make_action_noise(config.noise, env.action_space)
+    if options.trained_agent:
+        model = algo_class.load(options.trained_agent, env=env, device=options.device, tensorboard_log=tensorboard_log,
+                                seed=options.seed, **hyperparams)
+    else:
+        model = algo_class(config.policy, env, seed=options.seed, device=options.device, verbose=options.verbose,
+                           tensorboard_log=tensorboard_log, **hyperparams)
+
+    callbacks = _callbacks(config, options, run_dir, env)
+    model_path = run_dir / manifest.model_file
+    started = time.perf_counter()
+    steps_before = model.num_timesteps
+    interrupted = False
+    try:
+        with _sigterm_as_keyboard_interrupt():
+            model.learn(config.n_timesteps, callback=callbacks, reset_num_timesteps=not options.trained_agent,
+                        tb_log_name=spec.algo_id)
+    except KeyboardInterrupt:
+        interrupted = True  # fall through: the model learned so far is saved below
+    finally:
+        wall_time = time.perf_counter() - started
+        model.save(model_path)
+        vec_normalize = model.get_vec_normalize_env()
+        if vec_normalize is not None:
+            vec_normalize.save(str(run_dir / VEC_NORMALIZE_NAME))
+        env.close()
+    return TrainResult(run_dir, model, config, manifest, model.num_timesteps - steps_before, wall_time, interrupted)
+
+
+def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any) -> list[Any]:
+    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+
+    from rlhub.common.callbacks import RichProgressCallback, SaveVecNormalizeCallback
+
+    callbacks: list[Any] = [callback_class(**kwargs) for callback_class, kwargs in config.callbacks]
+    n_envs = env.num_envs
+    if options.save_freq > 0:
+        callbacks.append(CheckpointCallback(max(options.save_freq // n_envs, 1), str(run_dir), CHECKPOINT_PREFIX,
+                                            save_vecnormalize=True, verbose=options.verbose))
+    if options.eval_freq > 0:
+        eval_env = build_env(config, options, n_envs=1, monitor_dir=None, training=False,
+                             seed=None if options.seed is None else options.seed + 10_000)
+        save_stats = SaveVecNormalizeCallback(run_dir / BEST_VEC_NORMALIZE_NAME) if config.normalize else None
+        callbacks.append(EvalCallback(eval_env, callback_on_new_best=save_stats, n_eval_episodes=options.eval_episodes,
+                                      eval_freq=max(options.eval_freq // n_envs, 1), log_path=str(run_dir),
+                                      best_model_save_path=str(run_dir), deterministic=True,
+                                      verbose=options.verbose))
+    if options.progress:
+        callbacks.append(RichProgressCallback(config.n_timesteps, f"{config.algo_id} on {config.env_id}"))
+    return callbacks
+
+
+@contextmanager
+def _sigterm_as_keyboard_interrupt() -> Iterator[None]:
+    """Let SIGTERM (a scheduler stopping the job) save the model, as Ctrl-C does."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

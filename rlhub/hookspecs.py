@@ -1,0 +1,56 @@
+"""The hooks a plugin may implement.
+
+A plugin is a module registered under the entry point group ``rlhub``; it implements any of
+these hooks with the :data:`hookimpl` marker::
+
+    from rlhub import hookimpl
+
+    @hookimpl
+    def rlhub_algorithms():
+        return [AlgorithmSpec("my_algo", "my_plugin.algo:MyAlgo", action_spaces=("Discrete",))]
+
+Hook modules must stay import-light: return specs that name classes by import path, so that
+listing algorithms never imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from rlhub.spec import AlgorithmSpec
+
+PROJECT_NAME = "rlhub"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def rlhub_algorithms() -> list[AlgorithmSpec]:
+    """Return the algorithms this plugin contributes.
+
+    :return: one :class:`rlhub.spec.AlgorithmSpec` per algorithm. Each ``algo_id`` must be unique
+        across all installed plugins; a duplicate is an error naming both plugins.
+    """
+
+
+@hookspec
+def rlhub_register_envs() -> None:
+    """Register the Gymnasium (or PettingZoo) environments this plugin ships.
+
+    Called once, before any environment is made. Use ``gymnasium.register`` with an
+    ``entry_point`` string so that registering imports nothing heavy.
+    """
+
+
+@hookspec
+def rlhub_zoo_config_dirs() -> list[Path]:
+    """Return directories holding ``<algo_id>.yml`` hyperparameter files in the RL Zoo's schema.
+
+    rlhub's own ``zoo_configs`` come first; a plugin's directories are searched after them, so a
+    plugin ships defaults for its algorithms without touching rlhub.
+    """

@@ -1,0 +1,198 @@
+"""Run folders (``logs/<algo_id>/<env>_<n>/``) and the ``rlhub.json`` manifest they hold.
+
+The manifest names everything needed to rebuild an agent, so enjoy, push-to-hub and the Hub loader
+never have to guess which class made it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "rlhub.json"
+CONFIG_NAME = "config.yml"
+VEC_NORMALIZE_NAME = "vec_normalize.pkl"
+BEST_MODEL_NAME = "best_model.zip"
+BEST_VEC_NORMALIZE_NAME = "best_vec_normalize.pkl"
+CHECKPOINT_PREFIX = "rl_model"
+MANIFEST_FORMAT = 1
+
+
+class RunFolderError(FileNotFoundError):
+    """A run folder, or a file expected in it, is missing or malformed."""
+
+
+def env_name(env_id: str) -> str:
+    """The environment id as a file name, as the RL Zoo and huggingface_sb3 write it."""
+    return env_id.split(":", 1)[-1].replace("/", "-")
+
+
+@dataclass
+class Manifest:
+    """What ``rlhub.json`` records about an agent."""
+
+    algo_id: str
+    env_id: str
+    model_file: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    plugin: str = ""
+    distribution: str = ""
+    distribution_version: str = ""
+    algo_class: str = ""
+    rlhub_version: str = ""
+    sb3_version: str = ""
+    vec_normalize_file: str | None = None
+    config_file: str = CONFIG_NAME
+    seed: int | None = None
+    n_timesteps: int | None = None
+    format_version: int = MANIFEST_FORMAT
+
+    def write(self, run_dir: Path) -> Path:
+        path = Path(run_dir) / MANIFEST_NAME
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def read(cls, run_dir: Path) -> Manifest:
+        path = Path(run_dir) / MANIFEST_NAME
+        if not path.is_file():
+            raise RunFolderError(f"{run_dir} has no {MANIFEST_NAME}: it is not an rlhub run folder")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise RunFolderError(f"{path} is not valid JSON ({error}); the run folder is damaged") from None
+        known = {f.name for f in fields(cls)}
+        missing = {"algo_id", "env_id", "model_file"} - data.keys()
+        if missing:
+            raise RunFolderError(f"{path} lacks {', '.join(sorted(missing))}; the run folder is damaged")
+        if data.get("format_version", MANIFEST_FORMAT) > MANIFEST_FORMAT:
+            raise RunFolderError(f"{path} was written by a newer rlhub; upgrade rlhub to read it")
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    @classmethod
+    def for_run(cls, spec: Any, env_id: str, **values: Any) -> Manifest:
+        """A manifest for an agent of ``spec`` (an :class:`~rlhub.spec.AlgorithmSpec`) on ``env_id``."""
+        import stable_baselines3
+
+        import rlhub
+
+        return cls(
+            algo_id=spec.algo_id,
+            env_id=env_id,
+            model_file=f"{env_name(env_id)}.zip",
+            plugin=spec.plugin_name,
+            distribution=spec.distribution,
+            distribution_version=spec.distribution_version,
+            algo_class=spec.class_path,
+            rlhub_version=rlhub.__version__,
+            sb3_version=stable_baselines3.__version__,
+            **values,
+        )
+
+
+def new_run_dir(log_folder: str | Path, algo_id: str, env_id: str) -> Path:
+    """Create ``<log_folder>/<algo_id>/<env>_<n>`` with ``n`` one above the highest present."""
+    parent = Path(log_folder) / algo_id
+    parent.mkdir(parents=True, exist_ok=True)
+    run_dir = parent / f"{env_name(env_id)}_{_latest_id(parent, env_id) + 1}"
+    run_dir.mkdir()
+    return run_dir
+
+
+def _latest_id(parent: Path, env_id: str) -> int:
+    pattern = re.compile(rf"^{re.escape(env_name(env_id))}_(\d+)$")
+    ids = [int(match.group(1)) for path in parent.glob("*") if (match := pattern.match(path.name))]
+    return max(ids, default=0)
+
+
+def find_run_dir(log_folder: str | Path, algo_id: str, env_id: str, exp_id: int = 0) -> Path:
+    """The run folder of experiment ``exp_id`` (0: the latest)."""
+    parent = Path(log_folder) / algo_id
+    if not exp_id and parent.is_dir():
+        exp_id = _latest_id(parent, env_id)
+    run_dir = parent / f"{env_name(env_id)}_{exp_id}"
+    if not exp_id or not (run_dir / MANIFEST_NAME).is_file():
+        runs = sorted(str(path.parent) for path in Path(log_folder).glob(f"*/*/{MANIFEST_NAME}"))
+        listing = ("Runs found: " + ", ".join(runs[:10])) if runs else f"No runs at all under {log_folder}."
+        raise RunFolderError(
+            f"No {algo_id} run on {env_id} in {parent}" + (f" with id {exp_id}" if exp_id else "") + ". "
+            f"Train one with `rlhub train --algo {algo_id} --env {env_id} -f {log_folder}`. {listing}"
+        )
+    return run_dir
+
+
+def model_file(run_dir: Path, manifest: Manifest, *, load_best: bool = False, checkpoint: int | None = None) -> Path:
+    """The model zip to load: the final model, the best one or the checkpoint at ``checkpoint`` steps."""
+    if load_best:
+        path = run_dir / BEST_MODEL_NAME
+    elif checkpoint is not None:
+        path = run_dir / f"{CHECKPOINT_PREFIX}_{checkpoint}_steps.zip"
+    else:
+        path = run_dir / manifest.model_file
+    if not path.is_file():
+        available = sorted(p.name for p in run_dir.glob("*.zip"))
+        raise RunFolderError(f"{path} does not exist. Models in {run_dir}: {', '.join(available) or 'none'}")
+    return path
+
+
+def vec_normalize_file(run_dir: Path, *, load_best: bool = False, checkpoint: int | None = None) -> Path | None:
+    """The VecNormalize statistics that belong with the chosen model, if the run used them."""
+    if load_best:
+        candidates = [BEST_VEC_NORMALIZE_NAME, VEC_NORMALIZE_NAME]
+    elif checkpoint is not None:
+        candidates = [f"{CHECKPOINT_PREFIX}_vecnormalize_{checkpoint}_steps.pkl", VEC_NORMALIZE_NAME]
+    else:
+        candidates = [VEC_NORMALIZE_NAME]
+    return next((run_dir / name for name in candidates if (run_dir / name).is_file()), None)
+
+
+@dataclass
+class LoadedAgent:
+    model: Any
+    env: Any
+    manifest: Manifest
+    run_dir: Path
+
+
+def load_agent(
+    run_dir: str | Path,
+    *,
+    load_best: bool = False,
+    checkpoint: int | None = None,
+    device: str = "auto",
+    render_mode: str | None = None,
+    seed: int | None = None,
+) -> LoadedAgent:
+    """Load the agent of a run folder with an environment built as it was trained (frozen statistics)."""
+    from rlhub import registry
+    from rlhub.config import load_zoo_config
+    from rlhub.envs import make_vec_env
+
+    run_dir = Path(run_dir)
+    manifest = Manifest.read(run_dir)
+    spec = registry.get_algorithm(manifest.algo_id)
+    algo_class = spec.load()
+    path = model_file(run_dir, manifest, load_best=load_best, checkpoint=checkpoint)
+    config = load_zoo_config(manifest.algo_id, manifest.env_id, algo_class, conf_file=run_dir / manifest.config_file)
+    statistics = vec_normalize_file(run_dir, load_best=load_best, checkpoint=checkpoint)
+    if config.normalize is not None and statistics is None:
+        raise RunFolderError(f"{run_dir} was trained with normalize but has no {VEC_NORMALIZE_NAME}; the agent "
+                             "cannot see observations as it was trained to")
+    env = make_vec_env(
+        manifest.env_id,
+        n_envs=1,
+        seed=seed,
+        env_kwargs=manifest.env_kwargs,
+        wrapper=config.env_wrapper,
+        vec_env_wrapper=config.vec_env_wrapper,
+        frame_stack=config.frame_stack,
+        normalize=config.normalize,
+        vec_normalize_path=statistics,
+        training=False,
+        render_mode=render_mode,
+    )
+    model = algo_class.load(path, env=env, device=device)
+    return LoadedAgent(model, env, manifest, run_dir)
