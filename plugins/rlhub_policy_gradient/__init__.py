@@ -1,0 +1,1 @@
+"""Built-in plugin: policy-gradient methods SB3 lacks (REINFORCE, ACER)."""
