@@ -1,0 +1,19 @@
+"""Shared fixtures."""
+
+import pytest
+from hub_server import HubServer, point_client_at
+
+
+@pytest.fixture(scope="session")
+def _hub_server():
+    with HubServer() as server:
+        yield server
+
+
+@pytest.fixture
+def hub_server(_hub_server, tmp_path_factory, monkeypatch):
+    """A loopback Hugging Face Hub, emptied for each test, with ``huggingface_hub`` pointed at it
+    (``HF_ENDPOINT``, ``HF_HUB_DISABLE_XET=1``, a dummy ``HF_TOKEN``, ``HF_HOME`` in a temp dir)."""
+    _hub_server.state.reset()
+    point_client_at(_hub_server, tmp_path_factory.mktemp("hf_home"), monkeypatch)
+    yield _hub_server
