@@ -249,17 +249,17 @@ def plot(folders: tuple[str, ...], algo_ids: tuple[str, ...], env_ids: tuple[str
 
 
 @main.command()
-@click.argument("suite", type=click.Path(exists=True, dir_okay=False), default=None, required=False)
+@click.argument("suite", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", default="benchmark", show_default=True, type=click.Path(file_okay=False),
               help="Folder for runs, results.md and plots.")
 @click.option("--quick", is_flag=True, help="Run each row briefly, as a smoke test.")
 @click.option("--only", "only", multiple=True, help="Only rows whose algo or env matches (repeatable).")
-def benchmark(suite: str | None, output: str, quick: bool, only: tuple[str, ...]) -> None:
-    """Run a benchmark suite (YAML) and write a Markdown table and learning curves."""
-    from rlhub.benchmark import DEFAULT_SUITE, load_suite, run_suite
+def benchmark(suite: str, output: str, quick: bool, only: tuple[str, ...]) -> None:
+    """Run a benchmark SUITE (YAML, e.g. benchmarks/core.yml): a Markdown table and learning curves."""
+    from rlhub.benchmark import load_suite, run_suite
 
     try:
-        rows = load_suite(Path(suite) if suite else DEFAULT_SUITE)
+        rows = load_suite(Path(suite))
     except user_errors() as error:
         fail(error)
     if only:

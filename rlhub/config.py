@@ -260,7 +260,7 @@ def _resolve_hyperparameter(key: str, value: Any, parameter: inspect.Parameter) 
         return resolve_dotted(value)
     if key == "train_freq" and isinstance(value, list):
         return tuple(value)
-    return _check_type(value, parameter.default)
+    return _check_type(value, parameter.default, parameter.annotation)
 
 
 def _resolve_nested(key: str, value: Any) -> Any:
@@ -271,10 +271,11 @@ def _resolve_nested(key: str, value: Any) -> Any:
     return value
 
 
-def _check_type(value: Any, default: Any) -> Any:
+def _check_type(value: Any, default: Any, annotation: Any = None) -> Any:
     """Check (and coerce) a number or flag against the constructor's default, the one piece of
     type information every algorithm has. Other defaults (None, strings, objects) are not checked:
-    SB3 takes e.g. ``ent_coef: "auto"`` or a float."""
+    SB3 takes e.g. ``ent_coef: "auto"`` or a float. An int default of a float-annotated argument
+    (ARS's ``alive_bonus_offset: float = 0``) takes floats."""
     if default is inspect.Parameter.empty or default is None or value is None:
         return value
     if isinstance(default, bool):
@@ -285,6 +286,8 @@ def _check_type(value: Any, default: Any) -> Any:
             return value
         if isinstance(value, float) and value.is_integer():  # YAML's !!float 1e6 for a buffer size
             return int(value)
+        if isinstance(value, float) and "float" in str(annotation):
+            return value
     elif isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)

@@ -95,6 +95,7 @@ def build_env(config: ZooConfig, options: TrainOptions, *, n_envs: int, monitor_
 def train(options: TrainOptions) -> TrainResult:
     """Run one experiment and return where it was written and the trained model."""
     spec, config, algo_class = prepare(options)
+    _check_spaces(spec, config, options)
     run_dir = new_run_dir(options.log_folder, spec.algo_id, options.env_id)
     (run_dir / CONFIG_NAME).write_text(config.to_yaml())
 
@@ -102,7 +103,6 @@ def train(options: TrainOptions) -> TrainResult:
     previous_stats = trained_dir / VEC_NORMALIZE_NAME if trained_dir else None
     env = build_env(config, options, n_envs=config.n_envs, monitor_dir=run_dir, seed=options.seed,
                     vec_normalize_path=previous_stats)
-    spec.check_env(env)
 
     manifest = Manifest.for_run(
         spec, options.env_id, env_kwargs=dict(options.env_kwargs), seed=options.seed,
@@ -142,6 +142,17 @@ def train(options: TrainOptions) -> TrainResult:
     return TrainResult(run_dir, model, config, manifest, model.num_timesteps - steps_before, wall_time, interrupted)
 
 
+def _check_spaces(spec: Any, config: ZooConfig, options: TrainOptions) -> None:
+    """Reject an algorithm/env space mismatch before anything is written or trained."""
+    from rlhub.envs import make_single_env
+
+    probe = make_single_env(config.env_id, options.env_kwargs)
+    try:
+        spec.check_env(config.env_wrapper(probe) if config.env_wrapper else probe)
+    finally:
+        probe.close()
+
+
 def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any) -> list[Any]:
     from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 
@@ -155,7 +166,7 @@ def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any
     if options.eval_freq > 0:
         eval_env = build_env(config, options, n_envs=1, monitor_dir=None, training=False,
                              seed=None if options.seed is None else options.seed + 10_000)
-        save_stats = SaveVecNormalizeCallback(run_dir / BEST_VEC_NORMALIZE_NAME) if config.normalize else None
+        save_stats = SaveVecNormalizeCallback(run_dir / BEST_VEC_NORMALIZE_NAME) if config.normalize is not None else None
         callbacks.append(EvalCallback(eval_env, callback_on_new_best=save_stats, n_eval_episodes=options.eval_episodes,
                                       eval_freq=max(options.eval_freq // n_envs, 1), log_path=str(run_dir),
                                       best_model_save_path=str(run_dir), deterministic=True,

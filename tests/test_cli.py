@@ -1,0 +1,190 @@
+"""`rlhub train / enjoy / plot / benchmark` as a user runs them, and the errors they give."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rlhub.cli import main
+
+
+def run(*args, expect=0):
+    result = CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+    assert result.exit_code == expect, f"rlhub {' '.join(map(str, args))} exited {result.exit_code}:\n{result.output}"
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One short PPO run shared by the enjoy/plot tests."""
+    logs = tmp_path_factory.mktemp("shared") / "logs"
+    output = run("train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 3000, "-f", logs, "--seed", 1,
+                 "--eval-freq", 1000, "--eval-episodes", 2, "--save-freq", 1024, "-q")
+    return logs, output
+
+
+def test_train_writes_the_run_folder(trained_run):
+    logs, output = trained_run
+    run_dir = logs / "ppo" / "CartPole-v1_1"
+    assert f"run folder: {run_dir}" in output and "Evaluation (deterministic): mean return" in output
+    names = {path.name for path in run_dir.iterdir()}
+    assert {"CartPole-v1.zip", "config.yml", "rlhub.json", "best_model.zip", "evaluations.npz",
+            "0.monitor.csv", "7.monitor.csv"} <= names  # the zoo config uses 8 envs
+    assert {"rl_model_1024_steps.zip", "rl_model_2048_steps.zip"} <= names
+    manifest = json.loads((run_dir / "rlhub.json").read_text())
+    assert manifest["algo_id"] == "ppo" and manifest["env_id"] == "CartPole-v1" and manifest["seed"] == 1
+    assert manifest["sb3_version"] and manifest["distribution"] == "rlhub"
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert "n_timesteps: 3000" in (run_dir / "config.yml").read_text()
+
+
+def test_enjoy_prints_episode_returns(trained_run):
+    logs, _ = trained_run
+    output = run("enjoy", "--algo", "ppo", "--env", "CartPole-v1", "-f", logs, "--no-render", "-n", 400)
+    assert "episode 1: return" in output and "mean return" in output
+
+
+def test_enjoy_loads_best_and_checkpoints_and_records_video(trained_run, tmp_path):
+    import imageio.v2 as imageio
+
+    logs, _ = trained_run
+    run("enjoy", "--algo", "ppo", "--env", "CartPole-v1", "-f", logs, "--load-best", "--no-render", "-n", 50)
+    video = tmp_path / "replay.mp4"
+    output = run("enjoy", "--algo", "ppo", "--env", "CartPole-v1", "-f", logs, "--load-checkpoint", 2048,
+                 "--n-episodes", 1, "--record-video", video)
+    assert "episode 1: return" in output
+    reader = imageio.get_reader(video)
+    assert reader.count_frames() >= 8 and reader.get_data(0).shape == (400, 600, 3)
+
+
+def test_enjoy_without_a_run_says_how_to_make_one(tmp_path):
+    output = run("enjoy", "--algo", "ppo", "--env", "CartPole-v1", "-f", tmp_path, "--no-render", expect=2)
+    assert "No ppo run on CartPole-v1" in output and "rlhub train --algo ppo --env CartPole-v1" in output
+
+
+def test_train_continues_a_trained_agent(trained_run, tmp_path):
+    logs, _ = trained_run
+    model = logs / "ppo" / "CartPole-v1_1" / "CartPole-v1.zip"
+    run("train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 512, "-f", tmp_path, "-i", model, "--eval-freq",
+        -1, "-q")
+    from stable_baselines3 import PPO
+
+    continued = PPO.load(tmp_path / "ppo" / "CartPole-v1_1" / "CartPole-v1.zip")
+    assert continued.num_timesteps > PPO.load(model).num_timesteps
+
+
+def test_hyperparams_and_env_kwargs_reach_the_model(tmp_path):
+    run("train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 64, "-f", tmp_path, "--n-envs", 2, "--eval-freq",
+        -1, "-params", "n_steps:32", "gamma:0.9", "policy_kwargs:dict(net_arch=[8])", "--env-kwargs",
+        "sutton_barto_reward:True", "-q")
+    from stable_baselines3 import PPO
+
+    model = PPO.load(tmp_path / "ppo" / "CartPole-v1_1" / "CartPole-v1.zip")
+    assert (model.n_steps, model.gamma, model.n_envs) == (32, 0.9, 2)
+    assert model.policy_kwargs["net_arch"] == [8]
+    manifest = json.loads((tmp_path / "ppo" / "CartPole-v1_1" / "rlhub.json").read_text())
+    assert manifest["env_kwargs"] == {"sutton_barto_reward": True}
+
+
+def test_normalize_and_subproc_envs_save_statistics(tmp_path):
+    run("train", "--algo", "ppo", "--env", "Pendulum-v1", "-n", 512, "-f", tmp_path, "--n-envs", 2, "--vec-env",
+        "subproc", "--eval-freq", 256, "--eval-episodes", 1, "-params", "normalize:True", "n_steps:128", "-q")
+    run_dir = tmp_path / "ppo" / "Pendulum-v1_1"
+    assert (run_dir / "vec_normalize.pkl").is_file() and (run_dir / "best_vec_normalize.pkl").is_file()
+    assert json.loads((run_dir / "rlhub.json").read_text())["vec_normalize_file"] == "vec_normalize.pkl"
+    run("enjoy", "--algo", "ppo", "--env", "Pendulum-v1", "-f", tmp_path, "--no-render", "-n", 200)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algo", "ppp", "--env", "CartPole-v1"], "Did you mean 'ppo'"),
+        (["--algo", "ppo", "--env", "CartPole-v2"], "Did you mean 'CartPole-v1'"),
+        (["--algo", "dqn", "--env", "Pendulum-v1"], "dqn cannot learn with a Box action space"),
+        (["--algo", "ppo", "--env", "CartPole-v1", "-params", "n_stepz:8"], "key 'n_stepz'"),
+        (["--algo", "ppo_mask", "--env", "CartPole-v1"], "action_masks()"),
+    ],
+)
+def test_bad_input_is_reported_before_training(tmp_path, args, message):
+    output = run("train", *args, "-f", tmp_path, "-n", 64, expect=2)
+    assert message in output
+    assert not list(tmp_path.rglob("*.zip")), "nothing may be trained on bad input"
+
+
+def test_missing_optional_dependency_names_the_extra(tmp_path):
+    # Box2D is hidden from the import system, as on a machine without the box2d extra.
+    code = ("import sys; sys.modules['Box2D'] = None; from rlhub.cli import main; "
+            f"main(['train', '--algo', 'ppo', '--env', 'LunarLander-v3', '-n', '64', '-f', r'{tmp_path}'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'rlhub[box2d]'" in result.stderr
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_training_saves_the_model(tmp_path, signal_number):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rlhub.cli", "train", "--algo", "ppo", "--env", "CartPole-v1", "-n", "10000000",
+         "-f", str(tmp_path), "--eval-freq", "-1", "--save-freq", "500", "--n-envs", "1",
+         "-params", "n_steps:64", "batch_size:64", "n_epochs:1", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    run_dir = tmp_path / "ppo" / "CartPole-v1_1"
+    deadline = time.time() + 120
+    while not list(run_dir.glob("rl_model_*_steps.zip")) and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal_number)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Interrupted: model saved" in stdout
+    from stable_baselines3 import PPO
+
+    saved = PPO.load(run_dir / "CartPole-v1.zip")
+    assert 500 <= saved.num_timesteps < 10_000_000
+    assert list(run_dir.glob("rl_model_*_steps.zip")), "the last checkpoint is kept"
+
+
+def test_plot_draws_several_runs(trained_run, tmp_path):
+    import matplotlib.image as mpimg
+
+    logs, _ = trained_run
+    run("train", "--algo", "a2c", "--env", "CartPole-v1", "-n", 2000, "-f", logs, "--eval-freq", -1, "-q")
+    output_png = tmp_path / "curves.png"
+    output = run("plot", "-f", logs, "--env", "CartPole-v1", "-o", output_png)
+    assert "plotted to" in output
+    image = mpimg.imread(output_png)
+    assert image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0
+
+
+def test_plot_with_no_runs_is_a_clear_error(tmp_path):
+    assert "no run folders" in run("plot", "-f", tmp_path, expect=2)
+
+
+def test_benchmark_quick_writes_a_table_and_curves(tmp_path):
+    suite = tmp_path / "suite.yml"
+    suite.write_text("rows:\n  - {algo: ppo, env: CartPole-v1, timesteps: 1e5, seeds: [0, 1], bar: 475, peer: a2c}\n")
+    output = run("benchmark", suite, "-o", tmp_path / "out", "--quick")
+    assert "| ppo | CartPole-v1 | 2048 | 1 |" in output  # quick: budget cut to 2000 (PPO rounds up to a rollout)
+    assert "| a2c (peer of ppo) | CartPole-v1 |" in output and "smoke only" in output
+    assert (tmp_path / "out" / "results.md").is_file() and (tmp_path / "out" / "curves_CartPole-v1.png").is_file()
+
+
+def test_benchmark_rejects_a_malformed_suite(tmp_path):
+    suite = tmp_path / "suite.yml"
+    suite.write_text("rows:\n  - {algo: ppo, env: CartPole-v1, timestep: 1000}\n")
+    assert "unknown key(s) timestep" in run("benchmark", suite, "-o", tmp_path, expect=2)
+
+
+def test_steps_to_bar_reads_the_evaluations(tmp_path):
+    from rlhub.benchmark import _steps_to_bar
+
+    np.savez(tmp_path / "evaluations.npz", timesteps=np.array([100, 200, 300]),
+             results=np.array([[10.0, 20.0], [480.0, 460.0], [500.0, 500.0]]))
+    assert _steps_to_bar(tmp_path, 470) == 200
+    assert _steps_to_bar(tmp_path, 600) is None

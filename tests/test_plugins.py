@@ -1,0 +1,164 @@
+"""The plugin manager, the registry and a third-party plugin distribution."""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import types
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+
+from rlhub import hookspecs, plugins, registry
+from rlhub.hookspecs import hookimpl
+from rlhub.spec import AlgorithmSpec, SpaceMismatchError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_PLUGIN = Path(__file__).parent / "example_plugin"
+HOOK_NAMES = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("rlhub_")]
+
+
+@pytest.fixture
+def fake_plugins(monkeypatch):
+    """Replace the installed entry points with in-memory plugin modules; restore on exit."""
+    installed = []
+
+    def install(**modules):
+        entry_points = []
+        for name, module in modules.items():
+            sys.modules[module.__name__] = module
+            installed.append(module.__name__)
+            entry_points.append(EntryPoint(name, module.__name__, plugins.ENTRY_POINT_GROUP))
+        monkeypatch.setattr(plugins, "entry_points", lambda group: entry_points)
+        plugins.reset()
+
+    try:
+        yield install
+    finally:
+        for name in installed:
+            sys.modules.pop(name, None)
+        monkeypatch.undo()
+        plugins.reset()
+
+
+def plugin_module(name, **hooks):
+    module = types.ModuleType(name)
+    for hook_name, function in hooks.items():
+        setattr(module, hook_name, hookimpl(function))
+    return module
+
+
+def test_builtin_plugins_load_through_entry_points():
+    infos = {info.name: info for info in plugins.list_plugins()}
+    assert infos["sb3"].distribution == "rlhub"
+    assert "rlhub_algorithms" in infos["sb3"].hooks
+    ids = {spec.algo_id for spec in registry.list_algorithms()}
+    assert {"a2c", "ddpg", "dqn", "ppo", "sac", "td3", "ars", "crossq", "ppo_mask", "qrdqn", "ppo_lstm", "tqc",
+            "trpo"} <= ids
+
+
+def test_rlhub_algorithms_hook_specs_carry_plugin_and_distribution():
+    spec = registry.get_algorithm("ppo")
+    assert (spec.plugin_name, spec.distribution) == ("sb3", "rlhub")
+    assert spec.load().__name__ == "PPO"
+
+
+def test_unknown_algorithm_lists_the_nearest_ids():
+    with pytest.raises(registry.UnknownAlgorithmError) as error:
+        registry.get_algorithm("ppp")
+    message = str(error.value)
+    assert "'ppo'" in message and "Available:" in message and "a2c" in message
+
+
+def test_duplicate_algorithm_id_names_both_plugins(fake_plugins):
+    def algorithms():
+        return [AlgorithmSpec("dup", "x.y:Z", ("Discrete",))]
+
+    fake_plugins(first=plugin_module("rlhub_test_first", rlhub_algorithms=algorithms),
+                 second=plugin_module("rlhub_test_second", rlhub_algorithms=algorithms))
+    with pytest.raises(registry.DuplicateAlgorithmError, match=r"'dup'.*'(first|second)'.*'(first|second)'"):
+        registry.list_algorithms()
+
+
+def test_misspelled_hook_is_an_error(fake_plugins):
+    import pluggy
+
+    fake_plugins(typo=plugin_module("rlhub_test_typo", rlhub_algorithmz=lambda: []))
+    with pytest.raises(pluggy.PluginValidationError, match="rlhub_algorithmz"):
+        plugins.get_plugin_manager()
+
+
+def test_rlhub_zoo_config_dirs_hook_adds_directories(fake_plugins, tmp_path):
+    fake_plugins(configs=plugin_module("rlhub_test_configs", rlhub_zoo_config_dirs=lambda: [tmp_path]))
+    dirs = registry.zoo_config_dirs()
+    assert dirs[0].name == "zoo_configs" and dirs[-1] == tmp_path
+
+
+def test_rlhub_register_envs_hook_runs_before_envs_are_made(fake_plugins):
+    import gymnasium as gym
+
+    from rlhub.envs import ensure_registered
+
+    def register():
+        gym.register("rlhub-test/Registered-v0", entry_point="gymnasium.envs.classic_control:CartPoleEnv")
+
+    fake_plugins(envs=plugin_module("rlhub_test_envs", rlhub_register_envs=register))
+    try:
+        assert ensure_registered("rlhub-test/Registered-v0") == "rlhub-test/Registered-v0"
+    finally:
+        gym.registry.pop("rlhub-test/Registered-v0", None)
+
+
+@pytest.mark.parametrize("hook_name", HOOK_NAMES)
+def test_every_hook_is_documented_and_tested(hook_name):
+    spec = getattr(hookspecs, hook_name)
+    assert spec.__doc__ and len(spec.__doc__.strip()) > 40, f"{hook_name} needs a docstring"
+    assert hook_name in (ROOT / "README.md").read_text(), f"{hook_name} is not documented in README.md"
+    assert hook_name in Path(__file__).read_text().replace(f'"{hook_name}"', ""), f"{hook_name} has no test here"
+
+
+def test_space_mismatch_names_the_supported_spaces():
+    import gymnasium as gym
+
+    with pytest.raises(SpaceMismatchError, match="Box action space.*supports action spaces: Discrete"):
+        registry.get_algorithm("dqn").check_env(gym.make("Pendulum-v1"))
+
+
+def _rlhub(*args, env=None, cwd=None, check=True):
+    environment = {**os.environ, **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "rlhub.cli", *args], capture_output=True, text=True,
+                            env=environment, cwd=cwd)
+    if check and result.returncode != 0:
+        raise AssertionError(f"rlhub {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_allow_list_and_block_list_environment_variables():
+    only_sb3 = json.loads(_rlhub("plugins", "--json", env={"RLHUB_PLUGINS": "sb3"}).stdout)
+    assert [row["name"] for row in only_sb3] == ["sb3"]
+    blocked = json.loads(_rlhub("algos", "--json", env={"RLHUB_BLOCK_PLUGINS": "sb3"}).stdout)
+    assert "ppo" not in {row["algo_id"] for row in blocked}
+
+
+def test_third_party_distribution_trains_through_rlhub(tmp_path):
+    """A separately installed distribution adds an algorithm: no change to rlhub needed."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(EXAMPLE_PLUGIN)], check=True, capture_output=True)
+    env = {"PYTHONPATH": str(target)}
+    listing = json.loads(_rlhub("plugins", "--json", env=env).stdout)
+    example = next(row for row in listing if row["name"] == "example")
+    assert example["distribution"] == "rlhub-example-plugin" and example["version"] == "0.2.0"
+    assert example["algorithms"] == ["example_vpg"]
+    assert example["hooks"] == ["rlhub_algorithms", "rlhub_zoo_config_dirs"]
+
+    trained = _rlhub("train", "--algo", "example_vpg", "--env", "CartPole-v1", "-n", "2048", "--eval-freq", "-1",
+                     "-f", str(tmp_path / "logs"), "-q", env=env)
+    assert "Trained 2048 steps" in trained.stdout
+    manifest = json.loads((tmp_path / "logs" / "example_vpg" / "CartPole-v1_1" / "rlhub.json").read_text())
+    assert manifest["distribution"] == "rlhub-example-plugin" and manifest["algo_class"].endswith(":VPG")
+    played = _rlhub("enjoy", "--algo", "example_vpg", "--env", "CartPole-v1", "-f", str(tmp_path / "logs"),
+                    "--no-render", "-n", "300", env=env)
+    assert "episode 1: return" in played.stdout
