@@ -1,1 +1,22 @@
-"""Built-in plugin: policy-gradient methods SB3 lacks (REINFORCE, ACER)."""
+"""Built-in plugin: policy-gradient methods SB3 lacks (REINFORCE, ACER).
+
+The hook implementations name classes by import path, so listing algorithms imports no torch.
+"""
+
+from __future__ import annotations
+
+from rlhub.hookspecs import hookimpl
+from rlhub.spec import AlgorithmSpec
+
+_NON_DICT_OBSERVATIONS = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")
+
+
+@hookimpl
+def rlhub_algorithms() -> list[AlgorithmSpec]:
+    return [
+        AlgorithmSpec(
+            "reinforce", "rlhub_policy_gradient.reinforce:REINFORCE", ("Box", "Discrete", "MultiDiscrete", "MultiBinary"),
+            _NON_DICT_OBSERVATIONS, kind="on-policy",
+            summary="REINFORCE: Monte-Carlo policy gradient on whole episodes, optional learned baseline",
+        ),
+    ]
