@@ -21,10 +21,12 @@ from pathlib import Path
 
 def raw_sb3_steps_per_second(timesteps: int, seed: int) -> float:
     """The RL Zoo config of PPO on CartPole-v1, built by hand with SB3 only."""
+    import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.utils import LinearSchedule
 
+    torch.set_num_threads(1)  # as `rlhub train` does by default (--num-threads 1)
     env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
     model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
                 learning_rate=LinearSchedule(0.001, 0.0, 1.0), clip_range=LinearSchedule(0.2, 0.0, 1.0), seed=seed,

@@ -102,6 +102,8 @@ def main() -> None:
 @click.option("-tb", "--tensorboard-log", default=None, help="TensorBoard folder (default: the run folder).")
 @click.option("--progress", is_flag=True, help="Show a progress bar.")
 @click.option("--device", default="auto", show_default=True)
+@click.option("--num-threads", type=int, default=1, show_default=True,
+              help="torch CPU threads (small networks are fastest on 1; <=0: torch's default).")
 @click.option("-i", "--trained-agent", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue training from this model zip.")
 @click.option("-q", "--quiet", is_flag=True, help="No SB3 log tables.")

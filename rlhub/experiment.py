@@ -44,6 +44,8 @@ class TrainOptions:
     device: str = "auto"
     trained_agent: str | Path | None = None
     verbose: int = 1
+    #: torch threads; small policy networks train fastest on one CPU thread (<= 0: torch's default)
+    num_threads: int = 1
 
 
 @dataclass
@@ -110,6 +112,10 @@ def train(options: TrainOptions) -> TrainResult:
     )
     manifest.write(run_dir)
 
+    if options.num_threads > 0:
+        import torch
+
+        torch.set_num_threads(options.num_threads)
     tensorboard_log = str(options.tensorboard_log or run_dir / "tensorboard")
     hyperparams = dict(config.hyperparams)
     if config.noise is not None:

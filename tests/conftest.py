@@ -17,3 +17,11 @@ def hub_server(_hub_server, tmp_path_factory, monkeypatch):
     _hub_server.state.reset()
     point_client_at(_hub_server, tmp_path_factory.mktemp("hf_home"), monkeypatch)
     yield _hub_server
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Small networks train fastest on one thread, and the suite runs two workers (pytest -n 2)."""
+    import torch
+
+    torch.set_num_threads(1)
