@@ -70,12 +70,13 @@ def user_errors() -> tuple[type[Exception], ...]:
     """The exception types that are the user's to fix (printed plainly, exit code 2)."""
     from rlhub.config import ConfigError
     from rlhub.envs import MissingDependencyError, UnknownEnvironmentError
+    from rlhub.plugins import PluginLoadError
     from rlhub.registry import DuplicateAlgorithmError, UnknownAlgorithmError
     from rlhub.run_folder import RunFolderError
     from rlhub.spec import SpaceMismatchError
 
     return (ConfigError, UnknownAlgorithmError, DuplicateAlgorithmError, UnknownEnvironmentError,
-            MissingDependencyError, SpaceMismatchError, RunFolderError)
+            MissingDependencyError, SpaceMismatchError, RunFolderError, PluginLoadError)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -172,9 +173,14 @@ def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, loa
     def show(index: int, episode_return: float, length: int) -> None:
         click.echo(f"episode {index}: return {episode_return:.2f}, length {length}")
 
-    result = evaluate(agent.model, agent.env, n_episodes=n_episodes, n_timesteps=None if n_episodes else n_timesteps,
-                      deterministic=deterministic, render=not no_render, record_video=record_video,
-                      on_episode=show)
+    import gymnasium as gym
+
+    try:
+        result = evaluate(agent.model, agent.env, n_episodes=n_episodes,
+                          n_timesteps=None if n_episodes else n_timesteps, deterministic=deterministic,
+                          render=not no_render, record_video=record_video, on_episode=show)
+    except gym.error.DependencyNotInstalled as error:
+        fail(RuntimeError(f"rendering needs a package that is missing ({error}); install it, or pass --no-render"))
     agent.env.close()
     if result.returns:
         click.echo(f"mean return {result.summary()}; mean length {sum(result.lengths) / len(result.lengths):.1f}")

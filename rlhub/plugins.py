@@ -27,6 +27,10 @@ ENTRY_POINT_GROUP = "rlhub"
 _distributions: dict[str, tuple[str, str]] = {}
 
 
+class PluginLoadError(RuntimeError):
+    """A plugin's module could not be imported."""
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """One loaded plugin, for ``rlhub plugins``."""
@@ -58,7 +62,14 @@ def get_plugin_manager() -> pluggy.PluginManager:
             continue
         if manager.is_blocked(entry_point.name) or manager.get_plugin(entry_point.name) is not None:
             continue
-        plugin = entry_point.load()
+        try:
+            plugin = entry_point.load()
+        except Exception as error:  # a broken third-party plugin must say which one it is
+            dist = entry_point.dist.name if entry_point.dist else "unknown distribution"
+            raise PluginLoadError(
+                f"plugin {entry_point.name!r} ({entry_point.value}, from {dist}) failed to load: {error!r}. "
+                f"Fix or uninstall it, or skip it with RLHUB_BLOCK_PLUGINS={entry_point.name}"
+            ) from error
         manager.register(plugin, name=entry_point.name)
         dist = entry_point.dist
         _distributions[entry_point.name] = (dist.name, dist.version) if dist else ("", "")

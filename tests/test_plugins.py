@@ -162,3 +162,11 @@ def test_third_party_distribution_trains_through_rlhub(tmp_path):
     played = _rlhub("enjoy", "--algo", "example_vpg", "--env", "CartPole-v1", "-f", str(tmp_path / "logs"),
                     "--no-render", "-n", "300", env=env)
     assert "episode 1: return" in played.stdout
+
+
+def test_a_plugin_that_fails_to_import_is_named(fake_plugins, monkeypatch):
+    broken = EntryPoint("broken", "rlhub_test_no_such_module", plugins.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [broken])
+    plugins.reset()
+    with pytest.raises(plugins.PluginLoadError, match="plugin 'broken'.*RLHUB_BLOCK_PLUGINS=broken"):
+        plugins.get_plugin_manager()
