@@ -19,4 +19,8 @@ def rlhub_algorithms() -> list[AlgorithmSpec]:
             _NON_DICT_OBSERVATIONS, kind="on-policy",
             summary="REINFORCE: Monte-Carlo policy gradient on whole episodes, optional learned baseline",
         ),
+        AlgorithmSpec(
+            "acer", "rlhub_policy_gradient.acer:ACER", ("Discrete", "Box"), _NON_DICT_OBSERVATIONS, kind="off-policy",
+            summary="ACER: actor-critic with experience replay, Retrace and an efficient trust region",
+        ),
     ]
