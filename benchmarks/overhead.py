@@ -4,7 +4,7 @@ Trains PPO on CartPole-v1 with the same hyperparameters (rlhub's zoo config) thr
 through `rlhub train`, alternating, and prints the steps/s ratio rlhub/raw (bar: >= 0.95). Then
 times `rlhub --help` and `rlhub algos` (bar: < 1.5 s each).
 
-    python benchmarks/overhead.py [--timesteps 50000] [--repeats 3]
+    python benchmarks/overhead.py [--timesteps 100000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ def raw_sb3_steps_per_second(timesteps: int, seed: int) -> float:
     return model.num_timesteps / elapsed
 
 
+def raw_sb3_in_fresh_process(timesteps: int, seed: int) -> float:
+    """Raw SB3 in its own process, so both sides pay the same start-up and lazy-import costs."""
+    output = subprocess.run([sys.executable, __file__, "--raw-worker", "--timesteps", str(timesteps), "--seed",
+                             str(seed)], check=True, capture_output=True, text=True).stdout
+    return float(output.strip().splitlines()[-1])
+
+
 def rlhub_steps_per_second(timesteps: int, seed: int) -> float:
     """`rlhub train` as a user runs it (TensorBoard and monitor files on, no evaluation, like the raw run)."""
     with tempfile.TemporaryDirectory() as log_folder:
@@ -63,13 +70,18 @@ def seconds(command: list[str], repeats: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--timesteps", type=int, default=50_000)
+    parser.add_argument("--timesteps", type=int, default=100_000, help="the RL Zoo's budget for this config")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--raw-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.raw_worker:
+        print(raw_sb3_steps_per_second(args.timesteps, args.seed))
+        return
 
     raw, wrapped = [], []
     for repeat in range(args.repeats):
-        raw.append(raw_sb3_steps_per_second(args.timesteps, seed=repeat))
+        raw.append(raw_sb3_in_fresh_process(args.timesteps, seed=repeat))
         wrapped.append(rlhub_steps_per_second(args.timesteps, seed=repeat))
         print(f"repeat {repeat}: raw SB3 {raw[-1]:.0f} steps/s, rlhub train {wrapped[-1]:.0f} steps/s")
     ratio = statistics.median(wrapped) / statistics.median(raw)
