@@ -22,6 +22,18 @@ def _spec(algo_id: str, class_path: str, summary: str, kind: str = "tabular", **
 def rlhub_algorithms() -> list[AlgorithmSpec]:
     return [
         _spec("q_learning", "q_learning:QLearning", "Tabular Q-learning (off-policy TD control)"),
+        _spec("sarsa", "sarsa:SARSA", "Tabular SARSA (on-policy TD control)"),
+        _spec("expected_sarsa", "expected_sarsa:ExpectedSARSA", "Tabular Expected SARSA"),
+        _spec("sarsa_lambda", "sarsa_lambda:SARSALambda",
+              "Tabular SARSA(lambda) with accumulating or replacing eligibility traces"),
+        _spec("mc_control", "mc_control:MonteCarloControl",
+              "On-policy Monte Carlo control (first- or every-visit, epsilon-soft)"),
+        _spec("value_iteration", "value_iteration:ValueIteration",
+              "Value iteration on the environment's model env.unwrapped.P", kind="planning"),
+        _spec("policy_iteration", "policy_iteration:PolicyIteration",
+              "Policy iteration on the environment's model env.unwrapped.P", kind="planning"),
+        _spec("dyna_q", "dyna_q:DynaQ", "Dyna-Q: Q-learning plus planning on a learned model"),
+        _spec("dyna_q_plus", "dyna_q_plus:DynaQPlus", "Dyna-Q+: Dyna-Q with the kappa*sqrt(tau) exploration bonus"),
     ]
 
 

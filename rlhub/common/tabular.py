@@ -732,13 +732,17 @@ class TransitionModel:
             transitions = None
         if transitions is None:
             env_id = _env_id(env)
-            raise ValueError(
+            raise MissingTransitionModelError(
                 f"{algo_name} plans on the environment's transition model and {env_id} has none: it needs "
                 "env.unwrapped.P in Gymnasium's toy-text convention P[s][a] = [(prob, next_state, reward, "
                 "terminated), ...] (FrozenLake-v1, Taxi-v4, CliffWalking-v1 and rlhub/Cliff-v0 have it). "
                 "Use a learning algorithm such as q_learning for environments without a model."
             )
         return cls(transitions, n_states, n_actions)
+
+
+class MissingTransitionModelError(SpaceMismatchError):
+    """A planning algorithm got an environment without ``env.unwrapped.P``."""
 
 
 def _env_id(env: VecEnv) -> str:
@@ -782,6 +786,13 @@ class PlanningAlgorithm(TabularAlgorithm):
         super()._bind_tables()
         self._v = self.policy.table("v_table")
         self._model = None
+        if self.env is not None:  # fail before any training when the environment has no model
+            self._model = TransitionModel.from_env(self.env, self.n_states, self.n_actions, type(self).__name__)
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        super().set_env(env, force_reset)
+        self._model = TransitionModel.from_env(self.env, self.n_states, self.n_actions,  # type: ignore[arg-type]
+                                               type(self).__name__)
 
     def _sweep(self, model: TransitionModel) -> tuple[float, bool]:
         """One sweep: return the largest value change and whether planning has converged."""
@@ -847,6 +858,7 @@ __all__ = [
     "TabularAlgorithm",
     "TabularPolicy",
     "TransitionModel",
+    "MissingTransitionModelError",
     "check_action_space",
     "greedy_with_ties",
     "td_target",
