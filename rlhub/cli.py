@@ -149,24 +149,36 @@ def train(algo_id: str, env_id: str, env_kwargs: tuple[str, ...], hyperparams: t
 @click.option("--record-video", type=click.Path(dir_okay=False), default=None, help="Write an mp4 here.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
+@click.option("--repo-id", default=None, help="Play the agent of this Hugging Face Hub repo (downloaded, cached).")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Unpickle the downloaded model and statistics as SB3 does (runs any code they hold).")
 def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, load_best: bool,
           load_checkpoint: int | None, n_timesteps: int, n_episodes: int | None, no_render: bool,
-          deterministic: bool, record_video: str | None, seed: int, device: str) -> None:
+          deterministic: bool, record_video: str | None, seed: int, device: str, repo_id: str | None,
+          trust_remote_code: bool) -> None:
     """Watch a trained agent play, and print each episode's return."""
     from rlhub.evaluation import evaluate
     from rlhub.run_folder import MANIFEST_NAME, find_run_dir, load_agent
 
     try:
-        if (Path(folder) / MANIFEST_NAME).is_file():
-            run_dir = Path(folder)
-        elif algo_id and env_id:
-            run_dir = find_run_dir(folder, algo_id, env_id, exp_id)
-        else:
-            raise click.UsageError("give --algo and --env, or -f pointing at a run folder")
         render_mode = "rgb_array" if record_video else (None if no_render else "human")
-        agent = load_agent(run_dir, load_best=load_best, checkpoint=load_checkpoint, device=device,
-                           render_mode=render_mode, seed=seed)
-    except user_errors() as error:
+        if repo_id:
+            from rlhub.hub import load_agent as load_hub_agent
+
+            run_dir = repo_id
+            agent = load_hub_agent(repo_id, trust_remote_code=trust_remote_code, device=device,
+                                   render_mode=render_mode, seed=seed)
+        else:
+            if (Path(folder) / MANIFEST_NAME).is_file():
+                run_dir = Path(folder)
+            elif algo_id and env_id:
+                run_dir = find_run_dir(folder, algo_id, env_id, exp_id)
+            else:
+                raise click.UsageError("give --algo and --env, -f pointing at a run folder, or --repo-id")
+            # Run folders made by load-from-hub are not unpickled unless --trust-remote-code.
+            agent = load_agent(run_dir, load_best=load_best, checkpoint=load_checkpoint, device=device,
+                               render_mode=render_mode, seed=seed, trust_remote_code=trust_remote_code or None)
+    except (*user_errors(), *hub_errors()) as error:
         fail(error)
     click.echo(f"{agent.manifest.algo_id} on {agent.manifest.env_id} from {run_dir}")
 
@@ -275,6 +287,94 @@ def benchmark(suite: str, output: str, quick: bool, only: tuple[str, ...]) -> No
     report = run_suite(rows, Path(output), quick=quick, echo=click.echo)
     click.echo(report.markdown())
     click.echo(f"written: {report.path}")
+
+
+def hub_errors() -> tuple[type[Exception], ...]:
+    """Hub and safe-loading errors, the user's to fix (printed plainly, exit code 2)."""
+    from rlhub.hub import HubError
+    from rlhub.safe_loading import UnsafeAgentError
+
+    return (HubError, UnsafeAgentError)
+
+
+@main.command("push-to-hub")
+@click.option("--algo", "algo_id", default=None, help="Algorithm id of the run.")
+@click.option("--env", "env_id", default=None, help="Environment id of the run.")
+@click.option("-f", "--folder", default="logs", show_default=True, help="Log folder, or a run folder itself.")
+@click.option("--exp-id", type=int, default=0, show_default=True, help="Experiment id (0: latest).")
+@click.option("--load-best", is_flag=True, help="Push best_model.zip.")
+@click.option("--load-checkpoint", type=int, default=None, help="Push the checkpoint saved at N steps.")
+@click.option("--repo-id", default=None, help="owner/name of the Hub repo (created if missing).")
+@click.option("-m", "--commit-message", default=None, help="Commit message.")
+@click.option("--private", is_flag=True, default=None, help="Create the repo private.")
+@click.option("--local-dir", type=click.Path(file_okay=False), default=None,
+              help="Only package the agent into this folder; push nothing.")
+@click.option("--n-eval-episodes", type=int, default=10, show_default=True)
+@click.option("-n", "--video-length", type=int, default=1000, show_default=True,
+              help="Steps recorded to replay.mp4 (0: no video).")
+@click.option("--deterministic/--stochastic", default=None, help="Default: deterministic except on Atari.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def push_to_hub(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, load_best: bool,
+                load_checkpoint: int | None, repo_id: str | None, commit_message: str | None, private: bool | None,
+                local_dir: str | None, n_eval_episodes: int, video_length: int, deterministic: bool | None,
+                seed: int, device: str) -> None:
+    """Package a trained agent (model, config, statistics, evaluation, replay, model card) and push it."""
+    import time
+
+    from rlhub import hub
+    from rlhub.run_folder import MANIFEST_NAME, find_run_dir
+
+    options = dict(n_eval_episodes=n_eval_episodes, video_length=video_length, deterministic=deterministic,
+                   seed=seed, load_best=load_best, checkpoint=load_checkpoint, device=device, echo=click.echo)
+    try:
+        if (Path(folder) / MANIFEST_NAME).is_file():
+            run_dir = Path(folder)
+        elif algo_id and env_id:
+            run_dir = find_run_dir(folder, algo_id, env_id, exp_id)
+        else:
+            raise click.UsageError("give --algo and --env, or -f pointing at a run folder")
+        if local_dir is not None:
+            packaged = hub.package(run_dir, local_dir, repo_id=repo_id, **options)
+        elif repo_id is None:
+            raise click.UsageError("give --repo-id owner/name, or --local-dir to package without pushing")
+        else:
+            started = time.perf_counter()
+            pushed = hub.push(run_dir, repo_id, commit_message=commit_message, private=private, **options)
+            packaged = pushed.packaged
+    except (*user_errors(), *hub_errors()) as error:
+        fail(error)
+    click.echo(f"Mean return {packaged.mean_reward:.2f} +/- {packaged.std_reward:.2f} over "
+               f"{packaged.n_eval_episodes} episodes")
+    if local_dir is not None:
+        click.echo(f"Packaged {len(packaged.files)} files ({packaged.size_bytes / 1e6:.2f} MB) in "
+                   f"{packaged.seconds:.1f} s into {local_dir}")
+        return
+    click.echo(f"Pushed {len(packaged.files)} files ({packaged.size_bytes / 1e6:.2f} MB) to {pushed.repo_url} in "
+               f"{time.perf_counter() - started:.1f} s (packaging {packaged.seconds:.1f} s, upload "
+               f"{pushed.upload_seconds:.1f} s); commit {pushed.commit_url}")
+    click.echo(f"Play it anywhere: rlhub enjoy --repo-id {repo_id}")
+
+
+@main.command("load-from-hub")
+@click.option("--repo-id", required=True, help="owner/name of the Hub repo (rlhub, RL Zoo or huggingface_sb3).")
+@click.option("-f", "--folder", default="rl_trained", show_default=True, type=click.Path(file_okay=False),
+              help="Log folder to download into (<folder>/<algo>/<env>_<n>/).")
+@click.option("--exp-id", type=int, default=0, show_default=True, help="Experiment id (0: a new one).")
+@click.option("--force", is_flag=True, help="Overwrite the run folder of --exp-id if it exists.")
+@click.option("--revision", default=None, help="Branch, tag or commit (default: main).")
+def load_from_hub(repo_id: str, folder: str, exp_id: int, force: bool, revision: str | None) -> None:
+    """Download an agent from the Hub into a run folder that `rlhub enjoy` plays."""
+    from rlhub import hub
+    from rlhub.run_folder import Manifest
+
+    try:
+        run_dir = hub.pull(repo_id, folder, revision=revision, exp_id=exp_id, force=force)
+    except (*user_errors(), *hub_errors()) as error:
+        fail(error)
+    manifest = Manifest.read(run_dir)
+    click.echo(f"{manifest.algo_id} agent on {manifest.env_id} from {repo_id} saved to {run_dir}")
+    click.echo(f"Play it: rlhub enjoy --algo {manifest.algo_id} --env {manifest.env_id} -f {folder}")
 
 
 if __name__ == "__main__":

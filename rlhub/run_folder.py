@@ -165,18 +165,46 @@ def load_agent(
     device: str = "auto",
     render_mode: str | None = None,
     seed: int | None = None,
+    trust_remote_code: bool | None = None,
 ) -> LoadedAgent:
-    """Load the agent of a run folder with an environment built as it was trained (frozen statistics)."""
+    """Load the agent of a run folder with an environment built as it was trained (frozen statistics).
+
+    :param trust_remote_code: unpickle the model and VecNormalize files as SB3 does. By default
+        (None) run folders you trained are trusted and those made from a Hub download
+        (``rlhub load-from-hub``) are not: their agent is rebuilt from the environment, the manifest
+        and the config without unpickling anything (see :mod:`rlhub.safe_loading`).
+    """
     from rlhub import registry
     from rlhub.config import load_zoo_config
     from rlhub.envs import make_vec_env
 
     run_dir = Path(run_dir)
     manifest = Manifest.read(run_dir)
-    spec = registry.get_algorithm(manifest.algo_id)
+    if trust_remote_code is None:
+        from rlhub.hub import HUB_SOURCE_NAME
+
+        trust_remote_code = not (run_dir / HUB_SOURCE_NAME).is_file()
+    try:
+        spec = registry.get_algorithm(manifest.algo_id)
+    except registry.UnknownAlgorithmError:
+        if not manifest.distribution:
+            raise
+        raise registry.UnknownAlgorithmError(
+            f"{run_dir} holds a {manifest.algo_id} agent, an algorithm of the plugin {manifest.plugin!r} from the "
+            f"distribution {manifest.distribution!r} {manifest.distribution_version}, which is not installed. "
+            f"Install it: pip install '{manifest.distribution}>={manifest.distribution_version}'"
+        ) from None
     algo_class = spec.load()
     path = model_file(run_dir, manifest, load_best=load_best, checkpoint=checkpoint)
-    config = load_zoo_config(manifest.algo_id, manifest.env_id, algo_class, conf_file=run_dir / manifest.config_file)
+    if trust_remote_code:
+        config = load_zoo_config(manifest.algo_id, manifest.env_id, algo_class, conf_file=run_dir / manifest.config_file)
+    else:
+        from rlhub import safe_loading
+
+        config = safe_loading.load_config(run_dir / manifest.config_file, manifest.algo_id, manifest.env_id, algo_class)
+        if ":" in manifest.env_id and not safe_loading.is_safe_env_module(manifest.env_id.split(":", 1)[0]):
+            raise safe_loading.unsafe(f"The environment id {manifest.env_id!r}", "names a module rlhub will not import "
+                                      "for a downloaded agent")
     statistics = vec_normalize_file(run_dir, load_best=load_best, checkpoint=checkpoint)
     if config.normalize is not None and statistics is None:
         raise RunFolderError(f"{run_dir} was trained with normalize but has no {VEC_NORMALIZE_NAME}; the agent "
@@ -189,10 +217,19 @@ def load_agent(
         wrapper=config.env_wrapper,
         vec_env_wrapper=config.vec_env_wrapper,
         frame_stack=config.frame_stack,
-        normalize=config.normalize,
-        vec_normalize_path=statistics,
+        normalize=config.normalize if trust_remote_code else None,
+        vec_normalize_path=statistics if trust_remote_code else None,
         training=False,
         render_mode=render_mode,
     )
-    model = algo_class.load(path, env=env, device=device)
+    if trust_remote_code:
+        model = algo_class.load(path, env=env, device=device)
+    else:
+        try:
+            if statistics is not None:  # the statistics are read as numbers, never unpickled
+                env = safe_loading.wrap_vec_normalize(env, safe_loading.read_vec_normalize(statistics))
+            model = safe_loading.load_model(algo_class, path, env, config=config, device=device, source=str(run_dir))
+        except BaseException:
+            env.close()
+            raise
     return LoadedAgent(model, env, manifest, run_dir)

@@ -658,3 +658,21 @@ def point_client_at(server: HubServer, home: Any, monkeypatch: Any) -> dict[str,
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     return variables
+
+
+if __name__ == "__main__":  # python tests/hub_server.py: a fake Hub to try rlhub against by hand
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    arguments = parser.parse_args()
+    hub = HubServer()
+    hub.api.server_close()
+    hub.api = _Server(("127.0.0.1", arguments.port), _ApiHandler, hub)
+    hub._threads[0] = threading.Thread(target=hub.api.serve_forever, daemon=True)
+    with hub:
+        print(f"export HF_ENDPOINT={hub.url} HF_HUB_DISABLE_XET=1 HF_TOKEN=hf_dummy", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
