@@ -440,7 +440,8 @@ class TabularAlgorithm(BaseAlgorithm):
         self.set_random_seed(self.seed)
         self.indexer = StateIndexer(self.observation_space, type(self).__name__)
         self.policy = self.policy_class(  # type: ignore[assignment]
-            self.observation_space, self.action_space, tables=self._table_specs(), **self.policy_kwargs
+            self.observation_space, self.action_space, tables=self._table_specs(),
+            **self._policy_arguments(), **self.policy_kwargs,
         )
         self._rng = np.random.default_rng(self.seed)
         self._random = RandomStream(self._rng)
@@ -450,6 +451,10 @@ class TabularAlgorithm(BaseAlgorithm):
 
     def _table_specs(self) -> TableSpecs:
         """The algorithm's tables besides ``q_table`` and ``exploration_rate``."""
+        return {}
+
+    def _policy_arguments(self) -> dict[str, Any]:
+        """Constructor arguments of the policy that follow from the algorithm's hyperparameters."""
         return {}
 
     def _bind_tables(self) -> None:
