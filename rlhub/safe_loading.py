@@ -479,7 +479,7 @@ def read_vec_normalize(path: Path, *, source: str = "") -> dict[str, Any]:
     except NotData:
         raise unsafe(where, "has settings that are not plain values") from None
     if isinstance(obs_rms, dict):
-        settings["obs_rms"] = {key: statistics(value, f"observation[{key}]") for key, value in obs_rms.items()}
+        settings["obs_rms_by_key"] = {key: statistics(value, f"observation[{key}]") for key, value in obs_rms.items()}
     elif obs_rms is not None:
         settings["obs_rms"] = statistics(obs_rms, "observation")
     settings["ret_rms"] = statistics(state["ret_rms"], "return") if state.get("ret_rms") is not None else None
@@ -505,12 +505,11 @@ def wrap_vec_normalize(env: Any, stats: dict[str, Any]) -> Any:
                                    f"the environment's observations {tuple(expected_shape)}")
         return rms
 
-    if wrapped.norm_obs and "obs_rms" in stats:
-        if isinstance(stats["obs_rms"], dict):
-            wrapped.obs_rms = {key: running(values, env.observation_space[key].shape)
-                               for key, values in stats["obs_rms"].items()}
-        else:
-            wrapped.obs_rms = running(stats["obs_rms"], env.observation_space.shape)
+    if wrapped.norm_obs and "obs_rms_by_key" in stats:
+        wrapped.obs_rms = {key: running(values, env.observation_space[key].shape)
+                           for key, values in stats["obs_rms_by_key"].items()}
+    elif wrapped.norm_obs and "obs_rms" in stats:
+        wrapped.obs_rms = running(stats["obs_rms"], env.observation_space.shape)
     if stats.get("ret_rms") is not None:
         wrapped.ret_rms = running(stats["ret_rms"], None)
     return wrapped

@@ -47,7 +47,8 @@ def check_algorithm(algo_id: str, tmp_path: Path, *, n_timesteps: int = CONFORMA
     spec = registry.get_algorithm(algo_id)
     check_spec(spec)
     check_config_file(spec)
-    check_train_save_load(spec, Path(tmp_path), n_timesteps=n_timesteps)
+    run_dir = check_train_save_load(spec, Path(tmp_path), n_timesteps=n_timesteps)
+    check_hub_round_trip(spec, Path(tmp_path), run_dir=run_dir, n_timesteps=n_timesteps)
 
 
 def check_spec(spec: AlgorithmSpec) -> None:
@@ -83,8 +84,11 @@ def check_config_file(spec: AlgorithmSpec) -> None:
         resolve_section(spec.algo_id, env_id, algo_class, raw, source=path, section=name)
 
 
-def check_train_save_load(spec: AlgorithmSpec, tmp_path: Path, *, n_timesteps: int) -> None:
-    """A short ``rlhub train`` writes a run folder whose agent reloads and acts exactly as trained."""
+def check_train_save_load(spec: AlgorithmSpec, tmp_path: Path, *, n_timesteps: int) -> Path:
+    """A short ``rlhub train`` writes a run folder whose agent reloads and acts exactly as trained.
+
+    :return: the run folder
+    """
     from rlhub.experiment import TrainOptions, train
     from rlhub.run_folder import Manifest, load_agent
 
@@ -118,6 +122,46 @@ def check_train_save_load(spec: AlgorithmSpec, tmp_path: Path, *, n_timesteps: i
     )
     check_parameters_equal(result.model, agent.model, spec.algo_id)
     agent.env.close()
+    return result.run_dir
+
+
+def check_hub_round_trip(spec: AlgorithmSpec, tmp_path: Path, run_dir: Path | None = None, *,
+                         n_timesteps: int = CONFORMANCE_TIMESTEPS) -> None:
+    """The agent packaged for the Hub loads back with ``rlhub.hub`` as a downloaded agent (nothing
+    unpickled) and acts exactly as before: every object it needs is rebuilt from the environment,
+    the manifest and the config, every tensor is in ``_get_torch_save_params``."""
+    from rlhub import hub
+    from rlhub.experiment import TrainOptions, train
+    from rlhub.run_folder import load_agent
+
+    if run_dir is None:
+        run_dir = train(TrainOptions(
+            spec.algo_id, conformance_env_id(spec), n_timesteps=n_timesteps, log_folder=Path(tmp_path) / "logs",
+            seed=0, eval_freq=-1, verbose=0, device="cpu",
+        )).run_dir
+    folder = Path(tmp_path) / "hub_package"
+    packaged = hub.package(run_dir, folder, n_eval_episodes=1, video_length=0, device="cpu")
+    for name in (packaged.manifest.model_file, "config.yml", "rlhub.json", "results.json", "README.md"):
+        assert (folder / name).is_file(), f"{spec.algo_id}: the Hub package lacks {name}"
+    original = load_agent(run_dir, device="cpu", trust_remote_code=True)
+    try:
+        downloaded = hub.load_agent(folder, device="cpu", trust_remote_code=False)
+    except Exception as error:
+        original.env.close()
+        raise AssertionError(
+            f"{spec.algo_id}: the packaged agent does not load without unpickling ({type(error).__name__}: {error}). "
+            "Keep learnable state in tensors listed by _get_torch_save_params, plain values (numbers, arrays) in "
+            "attributes, and everything else rebuildable by the constructor and _setup_model from the config."
+        ) from error
+    observations = sample_observations(original.env, 16)
+    np.testing.assert_allclose(
+        np.asarray(predict_all(original.model, observations), dtype=float),
+        np.asarray(predict_all(downloaded.model, observations), dtype=float), rtol=1e-5, atol=1e-6,
+        err_msg=f"{spec.algo_id}: the agent loaded from its Hub package acts differently from the trained one",
+    )
+    check_parameters_equal(original.model, downloaded.model, spec.algo_id)
+    original.env.close()
+    downloaded.env.close()
 
 
 def sample_observations(env: Any, count: int) -> list[Any]:
