@@ -96,9 +96,15 @@ class DynaQ(TabularAlgorithm):
         self._model_next_state = self.policy.table("model_next_state")
         self._model_terminated = self.policy.table("model_terminated")
         self._model_seen = self.policy.table("model_seen")
-        # Flat indices (state * n_actions + action) of the modelled pairs, to draw from; rebuilt from
-        # model_seen after a load.
+        self._index_model()
+
+    def _index_model(self) -> None:
+        # Flat indices (state * n_actions + action) of the modelled pairs, to draw from.
         self._observed_pairs: list[int] = self._model_seen.reshape(-1).nonzero()[0].tolist()
+
+    def set_parameters(self, *args: Any, **kwargs: Any) -> None:
+        super().set_parameters(*args, **kwargs)
+        self._index_model()  # the loaded model_seen
 
     def _remember(self, state: int, action: int, reward: float, next_state: int, terminated: bool) -> None:
         if not self._model_seen[state, action]:
