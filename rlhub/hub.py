@@ -153,8 +153,10 @@ def package(
     if deterministic is None:
         deterministic = not _is_atari(manifest.env_id)
     say(f"Evaluating {manifest.algo_id} on {manifest.env_id} for {n_eval_episodes} episodes")
+    # trust_remote_code=None: the user's own runs load as saved; a run folder downloaded from the
+    # Hub (re-packaged) is still not unpickled.
     agent = load_agent(run_dir, load_best=load_best, checkpoint=checkpoint, device=device, seed=seed,
-                       trust_remote_code=True)
+                       trust_remote_code=None)
     try:
         evaluation = evaluate(agent.model, agent.env, n_episodes=n_eval_episodes, deterministic=deterministic)
     finally:
@@ -201,7 +203,7 @@ def _record_replay(run_dir: Path, path: Path, video_length: int, *, deterministi
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     try:
         agent = load_agent(run_dir, load_best=load_best, checkpoint=checkpoint, device=device, seed=seed,
-                           render_mode="rgb_array", trust_remote_code=True)
+                           render_mode="rgb_array", trust_remote_code=None)
     except Exception as error:  # an env without rgb_array rendering: the package is still useful
         echo(f"No replay video: the environment cannot render offscreen ({type(error).__name__}: {error})")
         return None
@@ -447,7 +449,7 @@ def _with_retries(call: Callable[[], _T], what: str, echo: Echo, passthrough: tu
                 raise HubError(f"{what} failed: {_first_line(error)}") from None
             failure = f"server error {status}"
         except (httpx2.TransportError, OSError) as error:
-            failure = f"{type(error).__name__}: {error}"
+            failure = f"{type(error).__name__}: {_first_line(error)}; check your connection and HF_ENDPOINT"
         if attempt == RETRY_ATTEMPTS:
             raise HubError(f"{what} failed after {attempt} attempts on {_endpoint()} (last: {failure}).")
         echo(f"{what}: {failure}; retrying in {delay:g} s (attempt {attempt + 1} of {RETRY_ATTEMPTS})")

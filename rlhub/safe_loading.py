@@ -108,10 +108,19 @@ def _placeholder_class(module: str, name: str) -> type[Placeholder]:
     return type(f"Placeholder[{module}.{name}]", (Placeholder,), {"module_name": module, "ref_name": name})
 
 
+class _NdarrayType:
+    """Stands for ``numpy.ndarray`` in a pickle: only ``_reconstruct`` may use it (no allocation)."""
+
+    def __init__(self, *args: Any) -> None:
+        raise pickle.UnpicklingError("numpy.ndarray is not called when unpickling an array")
+
+
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-    if subtype is not np.ndarray:
+    # numpy pickles an array as _reconstruct(ndarray, (0,), b"b") and then sets its state: an empty
+    # placeholder is all it ever asks for (a larger shape would only allocate memory).
+    if subtype is not _NdarrayType or tuple(shape) != (0,):
         raise pickle.UnpicklingError("only plain numpy arrays can be read")
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
+    return np.ndarray.__new__(np.ndarray, (0,), np.dtype(dtype) if isinstance(dtype, str) else "b")
 
 
 def _copyreg_reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -142,7 +151,7 @@ def _safe_globals() -> dict[tuple[str, str], Any]:
     for module in ("numpy.core.numeric", "numpy._core.numeric"):
         found[(module, "_frombuffer")] = numeric._frombuffer
     found.update({
-        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "ndarray"): _NdarrayType,
         ("numpy", "dtype"): np.dtype,
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("collections", "deque"): collections.deque,
@@ -343,6 +352,8 @@ def read_model_zip(path: Path, *, device: Any = "cpu", source: str = "") -> tupl
             except pickle.UnpicklingError as error:
                 first_line = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
                 raise unsafe(f"{name} in {where}", f"holds more than tensors ({first_line})") from None
+            except Exception as error:  # truncated or not a torch file
+                raise UnsafeAgentError(f"{name} in {where} cannot be read as tensors ({error})") from None
             if name in ("pytorch_variables.pth", "tensors.pth"):
                 pytorch_variables = tensors
             else:

@@ -325,8 +325,12 @@ def test_errors_say_what_to_do(cartpole_run, hub_server, tmp_path, monkeypatch):
     with pytest.raises(Exception, match="pip install rlhub-missing-envs"):
         hub.load(package)
 
+    hub.push(cartpole_run, "alice/secret", private=True, n_eval_episodes=1, video_length=0)
+    assert hub_server.state.repos["alice/secret"].private
     monkeypatch.delenv("HF_TOKEN")
     assert "No Hugging Face token" in run("push-to-hub", "-f", cartpole_run, "--repo-id", "alice/x", expect=2)
+    output = run("enjoy", "--repo-id", "alice/secret", "--no-render", expect=2)
+    assert "Repository alice/secret not found" in output and "private repo needs a token" in output
 
 
 def test_push_retries_transient_errors_and_keeps_the_package_on_failure(cartpole_run, hub_server, monkeypatch):
