@@ -26,6 +26,7 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from pprint import pformat
 from typing import Any, Callable, TypeVar
@@ -230,8 +231,6 @@ def _write_metrics_zip(run_dir: Path, path: Path) -> None:
 
 def _env_distribution(env_id: str) -> str | None:
     """The distribution that registers ``env_id`` (for the "env not installed" message on load)."""
-    import importlib.metadata
-
     import gymnasium as gym
 
     from rlhub.envs import ensure_registered
@@ -243,8 +242,15 @@ def _env_distribution(env_id: str) -> str | None:
         return None
     module = env_id.split(":", 1)[0] if ":" in env_id else (
         entry_point.split(":")[0] if isinstance(entry_point, str) else getattr(entry_point, "__module__", ""))
-    distributions = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
+    distributions = _packages_distributions().get(module.split(".")[0], [])
     return distributions[0] if distributions else None
+
+
+@lru_cache(maxsize=1)
+def _packages_distributions() -> dict[str, list[str]]:
+    import importlib.metadata
+
+    return dict(importlib.metadata.packages_distributions())
 
 
 def _is_atari(env_id: str) -> bool:
@@ -311,7 +317,7 @@ model = {class_name}.load(hf_hub_download("{repo}", "{manifest.model_file}"))
 # **{class_name}** agent playing **{manifest.env_id}**
 
 This is a trained **{class_name}** agent (rlhub algorithm `{manifest.algo_id}`, from {provenance})
-playing **{manifest.env_id}**, trained with [rlhub](https://github.com/rlhub/rlhub) on
+playing **{manifest.env_id}**, trained with rlhub on
 [Stable-Baselines3](https://github.com/DLR-RM/stable-baselines3).
 
 Mean return: **{mean_reward:.2f} +/- {std_reward:.2f}** over {n_eval_episodes} episodes
