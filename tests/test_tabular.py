@@ -307,3 +307,17 @@ def test_save_load_keeps_every_table(tmp_path):
     lam.learn(100)
     lam.save(tmp_path / "lambda")
     assert "traces" not in SARSALambda.load(tmp_path / "lambda").get_parameters()["policy"]
+
+
+def test_course_time_limit_is_seen_by_monitor_and_evaluation():
+    """The Hugging Face course's 99-step episodes (a TimeLimit env_wrapper in the zoo config) end
+    inside the Monitor, so episode statistics and evaluation see them."""
+    from rlhub.config import load_zoo_config
+    from rlhub.envs import make_vec_env as rlhub_make_vec_env
+    from rlhub.evaluation import evaluate
+
+    config = load_zoo_config("q_learning", "Taxi-v4", QLearning)
+    env = rlhub_make_vec_env("Taxi-v4", seed=0, wrapper=config.env_wrapper)
+    model = QLearning("TabularPolicy", env, seed=0)  # untrained: the greedy policy never delivers
+    result = evaluate(model, env, n_episodes=2)
+    assert result.lengths == [99, 99]
