@@ -90,6 +90,23 @@ def _missing_dependency(env_id: str, error: Exception) -> MissingDependencyError
     return MissingDependencyError(f"{env_id} needs an optional dependency ({error}). Fix: {advice}")
 
 
+def _time_limit_inside_monitor(wrapper: Callable | None) -> tuple[Callable | None, int | None]:
+    """Take gymnasium's ``TimeLimit`` out of a config's wrapper chain, to be applied by ``gym.make``.
+
+    The config's wrappers go around the ``Monitor`` (as in the RL Zoo), so Monitor would never see an
+    episode that an outer ``TimeLimit`` ends: no episode statistics, and evaluation, which counts
+    Monitor's episodes, would wait forever. ``gym.make(max_episode_steps=...)`` puts it inside.
+    """
+    entries = getattr(wrapper, "wrappers", None)
+    if not entries:
+        return wrapper, None
+    limits = [kwargs.get("max_episode_steps") for cls, kwargs in entries if cls is gym.wrappers.TimeLimit]
+    if not limits or None in limits:
+        return wrapper, None
+    rest = [(cls, kwargs) for cls, kwargs in entries if cls is not gym.wrappers.TimeLimit]
+    return (type(wrapper)(rest) if rest else None), min(limits)
+
+
 def make_vec_env(
     env_id: str,
     *,
@@ -118,7 +135,10 @@ def make_vec_env(
     if vec_env not in ("dummy", "subproc"):
         raise ValueError(f"vec_env must be 'dummy' or 'subproc', got {vec_env!r}")
     gym_id = ensure_registered(env_id)
-    make_kwargs = {"render_mode": render_mode} if render_mode else {}
+    make_kwargs: dict[str, Any] = {"render_mode": render_mode} if render_mode else {}
+    wrapper, max_episode_steps = _time_limit_inside_monitor(wrapper)
+    if max_episode_steps is not None:
+        make_kwargs["max_episode_steps"] = max_episode_steps
     subproc = vec_env == "subproc" and n_envs > 1
     if subproc:  # a worker's import error would be hard to read: surface it in this process
         make_single_env(gym_id, env_kwargs, **make_kwargs).close()
