@@ -48,14 +48,14 @@ def evaluate(
     if n_episodes is None and n_timesteps is None:
         raise ValueError("give n_episodes, n_timesteps or both")
     result = EvaluationResult()
-    frames: list[np.ndarray] = []
+    video = VideoWriter(record_video, fps=video_fps) if record_video is not None else None
     obs = env.reset()
     state = None
     episode_start = np.ones((1,), dtype=bool)
     steps = 0
     while True:
-        if record_video is not None:
-            frames.append(env.render())
+        if video is not None:
+            video.append(env.render())
         elif render:
             env.render()
         action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
@@ -72,20 +72,30 @@ def evaluate(
             break
         if n_timesteps is not None and steps >= n_timesteps:
             break
-    if record_video is not None:
-        write_video(frames, record_video, fps=video_fps)
+    if video is not None:
+        video.close()
     return result
 
 
-def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
-    """Encode RGB frames to an mp4 (H.264 through imageio's ffmpeg)."""
-    import imageio.v2 as imageio
+class VideoWriter:
+    """Encodes RGB frames to an mp4 (H.264 through imageio's ffmpeg) as they come, so a long replay
+    never sits in memory."""
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = [frame for frame in frames if frame is not None]
-    if not frames:
-        raise ValueError("no frames to write: make the env with render_mode='rgb_array'")
-    # H.264 needs even sizes; macro_block_size=2 pads to them instead of resizing to multiples of 16.
-    imageio.mimwrite(str(path), frames, fps=fps, macro_block_size=2)
-    return path
+    def __init__(self, path: str | Path, fps: int = 30) -> None:
+        import imageio.v2 as imageio
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # H.264 needs even sizes; macro_block_size=2 pads to them instead of resizing to multiples of 16.
+        self._writer = imageio.get_writer(str(self.path), fps=fps, macro_block_size=2)
+        self.frames = 0
+
+    def append(self, frame: np.ndarray | None) -> None:
+        if frame is None:
+            raise ValueError("the environment rendered no frame: make it with render_mode='rgb_array'")
+        self._writer.append_data(np.asarray(frame))
+        self.frames += 1
+
+    def close(self) -> None:
+        self._writer.close()
+
