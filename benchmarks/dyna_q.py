@@ -13,6 +13,7 @@ episode.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 
@@ -83,7 +84,7 @@ def main() -> None:
         met = medians[20] <= 40 and medians[0] >= 150
         print(f"bar (n=20 median <= 40, n=0 median >= 150): {'met' if met else 'NOT met'}")
     ordered = [medians[n] for n in sorted(medians)]
-    print(f"more planning, fewer episodes: {'yes' if all(a >= b for a, b in zip(ordered, ordered[1:])) else 'no'}")
+    print(f"more planning, fewer episodes: {'yes' if all(a >= b for a, b in itertools.pairwise(ordered)) else 'no'}")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.logger import configure
-
-from rlhub.envs import ensure_registered
 from rlhub_bandits.envs import BernoulliBanditEnv, GaussianBanditEnv
 from rlhub_bandits.epsilon_greedy import EpsilonGreedyBandit
 from rlhub_bandits.gradient_bandit import GradientBandit
 from rlhub_bandits.thompson import ThompsonSampling
 from rlhub_bandits.ucb import UCB
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+
+from rlhub.envs import ensure_registered
 
 BERNOULLI = "rlhub/BernoulliBandit-v0"
 GAUSSIAN = "rlhub/GaussianBandit-v0"

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import gymnasium as gym
 import numpy as np
 import pytest
-from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecEnvWrapper
-
-from rlhub.common.tabular import MissingTransitionModelError, StateIndexer
-from rlhub.envs import ensure_registered
-from rlhub.spec import SpaceMismatchError
 from rlhub_tabular.cliff import CliffEnv, greedy_return, to_state
 from rlhub_tabular.dyna_q import DynaQ
 from rlhub_tabular.dyna_q_plus import DynaQPlus
@@ -22,10 +17,17 @@ from rlhub_tabular.q_learning import QLearning
 from rlhub_tabular.sarsa import SARSA
 from rlhub_tabular.sarsa_lambda import SARSALambda
 from rlhub_tabular.value_iteration import ValueIteration
+from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnvWrapper
+
+from rlhub.common.tabular import MissingTransitionModelError, StateIndexer
+from rlhub.envs import ensure_registered
+from rlhub.spec import SpaceMismatchError
 
 CLIFF = "rlhub/Cliff-v0"
 #: The notes' settings on their cliff.
-NOTES = dict(learning_rate=0.1, gamma=0.9, exploration_initial_eps=0.1, exploration_final_eps=0.1)
+NOTES = {"learning_rate": 0.1, "gamma": 0.9, "exploration_initial_eps": 0.1, "exploration_final_eps": 0.1}
 V_START = -7.458134171671  # -(1 - 0.9**13) / (1 - 0.9): 13 steps of -1 from (3, 0)
 
 
@@ -105,7 +107,7 @@ def learn_cliff(algo_class, steps: int = 3000, **kwargs) -> np.ndarray:
 def test_special_cases_reduce_to_their_parents():
     np.testing.assert_array_equal(learn_cliff(DynaQ, n_planning_steps=0), learn_cliff(QLearning))
     np.testing.assert_array_equal(learn_cliff(SARSALambda, trace_decay=0.0), learn_cliff(SARSA))
-    greedy = dict(exploration_initial_eps=0.0, exploration_final_eps=0.0)
+    greedy = {"exploration_initial_eps": 0.0, "exploration_final_eps": 0.0}
     np.testing.assert_array_equal(learn_cliff(ExpectedSARSA, **greedy), learn_cliff(QLearning, **greedy))
 
 
@@ -231,7 +233,7 @@ def test_linear_epsilon_decay_as_dqn():
                       exploration_fraction=0.5)
 
     class Probe(BaseCallback):
-        rates: dict[int, float] = {}
+        rates: ClassVar[dict[int, float]] = {}
 
         def _on_step(self) -> bool:
             self.rates[self.num_timesteps] = self.model.exploration_rate

@@ -14,7 +14,7 @@ its first seeded reset, so each training seed meets another problem.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -30,7 +30,7 @@ class KArmedBanditEnv(gym.Env):
     :param render_mode: ``"ansi"`` (text) or ``"rgb_array"`` (bars of the arms' means, the last pull in red)
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, n_arms: int = 10, means: Sequence[float] | None = None, arms_seed: int | None = 0,
                  render_mode: str | None = None) -> None:

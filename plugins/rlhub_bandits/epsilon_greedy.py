@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch as th
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
 from rlhub.common.tabular import TableSpecs, TabularPolicy
@@ -41,7 +42,7 @@ class EpsilonGreedyBandit(BanditAlgorithm):
     :param _init_setup_model: build the tables at construction
     """
 
-    policy_aliases = {"BanditPolicy": TabularPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"BanditPolicy": TabularPolicy}
     _explores = True
 
     def __init__(

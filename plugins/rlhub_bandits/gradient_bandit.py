@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
 from rlhub.common.tabular import TableSpecs, TabularPolicy
@@ -58,7 +59,7 @@ class GradientBandit(BanditAlgorithm):
     :param _init_setup_model: build the tables at construction
     """
 
-    policy_aliases = {"BanditPolicy": GradientBanditPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"BanditPolicy": GradientBanditPolicy}
     _transient_attributes = (*BanditAlgorithm._transient_attributes, "_preferences", "_baseline", "_baseline_count")
 
     def __init__(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
 from rlhub.common.tabular import TableSpecs, TabularPolicy
@@ -71,7 +72,7 @@ class ThompsonSampling(BanditAlgorithm):
     :param _init_setup_model: build the tables at construction
     """
 
-    policy_aliases = {"BanditPolicy": ThompsonPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"BanditPolicy": ThompsonPolicy}
     _transient_attributes = (*BanditAlgorithm._transient_attributes, "_alpha_table", "_beta_table", "_precision")
 
     def __init__(

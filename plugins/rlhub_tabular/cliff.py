@@ -17,7 +17,7 @@ model is exposed as ``P`` (Gymnasium's toy-text convention) for value and policy
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -51,7 +51,7 @@ class CliffEnv(gym.Env):
     :param render_mode: ``"ansi"`` (text), ``"human"`` (printed text) or ``"rgb_array"``
     """
 
-    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
 
     def __init__(self, start: Sequence[int] | None = None, render_mode: str | None = None) -> None:
         if start is not None:

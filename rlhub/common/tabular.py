@@ -21,7 +21,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch as th
@@ -33,8 +33,6 @@ from stable_baselines3.common.utils import safe_mean
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from rlhub.spec import SpaceMismatchError
-
-SelfTabularAlgorithm = TypeVar("SelfTabularAlgorithm", bound="TabularAlgorithm")
 
 #: ``name -> (shape, dtype, fill value, persistent)`` of the tables an algorithm keeps in its policy.
 TableSpecs = dict[str, tuple[tuple[int, ...], str, float, bool]]
@@ -539,14 +537,14 @@ class TabularAlgorithm(BaseAlgorithm):
     # The loop
 
     def learn(
-        self: SelfTabularAlgorithm,
+        self,
         total_timesteps: int,
         callback: MaybeCallback = None,
         log_interval: int = 100,
         tb_log_name: str = "run",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-    ) -> SelfTabularAlgorithm:
+    ) -> Self:
         """Learn for ``total_timesteps`` environment steps.
 
         :param log_interval: dump the logger every this many episodes (and at the end)
@@ -804,19 +802,18 @@ class PlanningAlgorithm(TabularAlgorithm):
         raise NotImplementedError
 
     def learn(
-        self: SelfTabularAlgorithm,
+        self,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 1,
+        log_interval: int = 100,
         tb_log_name: str = "run",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-    ) -> SelfTabularAlgorithm:
+    ) -> Self:
         """Plan for at most ``total_timesteps`` state backups (``n_states`` per sweep) or until converged.
 
         :param log_interval: dump the logger every this many sweeps (and at the end)
         """
-        assert isinstance(self, PlanningAlgorithm)
         total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name,
                                                       progress_bar)
         assert self.env is not None
@@ -839,7 +836,7 @@ class PlanningAlgorithm(TabularAlgorithm):
         callback.on_rollout_end()
         self.dump_logs()
         callback.on_training_end()
-        return self  # type: ignore[return-value]
+        return self
 
     def _record_logs(self) -> None:
         self.logger.record("train/sweeps", self.n_sweeps)
@@ -857,13 +854,13 @@ def transition_model_of(env: VecEnv, algo_name: str = "planning") -> TransitionM
 
 
 __all__ = [
+    "MissingTransitionModelError",
     "PlanningAlgorithm",
     "RandomStream",
     "StateIndexer",
     "TabularAlgorithm",
     "TabularPolicy",
     "TransitionModel",
-    "MissingTransitionModelError",
     "check_action_space",
     "greedy_with_ties",
     "td_target",
