@@ -411,8 +411,9 @@ def _evaluate(node: ast.AST, text: str) -> Any:
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
         return {_evaluate(key, text): _evaluate(value, text) for key, value in zip(node.keys, node.values)}
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
-        return {keyword.arg: _evaluate(keyword.value, text) for keyword in node.keywords if keyword.arg}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args
+            and all(keyword.arg for keyword in node.keywords)):
+        return {keyword.arg: _evaluate(keyword.value, text) for keyword in node.keywords}
     if isinstance(node, (ast.Name, ast.Attribute)):
         return resolve_dotted(ast.unparse(node))
     raise ConfigError(

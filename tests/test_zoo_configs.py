@@ -323,3 +323,10 @@ def test_overrides_are_validated_too(tmp_path: Path) -> None:
     assert config.hyperparams == {"n_steps": 16}
     with pytest.raises(ConfigError, match="key 'n_stepz'"):
         load_zoo_config("ppo", "CartPole-v1", PPO, conf_file=path, overrides={"n_stepz": 16})
+
+
+def test_keyword_unpacking_in_a_zoo_string_is_rejected():
+    from rlhub.config import ConfigError, parse_expression
+
+    with pytest.raises(ConfigError, match="not allowed"):
+        parse_expression("dict(**{'net_arch': [64]})")
