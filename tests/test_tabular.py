@@ -323,3 +323,20 @@ def test_course_time_limit_is_seen_by_monitor_and_evaluation():
     model = QLearning("TabularPolicy", env, seed=0)  # untrained: the greedy policy never delivers
     result = evaluate(model, env, n_episodes=2)
     assert result.lengths == [99, 99]
+
+
+@pytest.mark.slow
+def test_q_learning_zoo_config_solves_the_slippery_lake(tmp_path):
+    """FrozenLake-v1 4x4 slippery with the zoo config (20000 episodes): the greedy policy's exact success
+    probability within 99 steps, from the model P, is at least the reward threshold 0.70 (best: 0.742)."""
+    from rlhub.common.tabular import TransitionModel
+    from rlhub.experiment import TrainOptions, train
+
+    result = train(TrainOptions("q_learning", "FrozenLake-v1", seed=0, log_folder=tmp_path, eval_freq=-1, verbose=0))
+    lake = gym.make("FrozenLake-v1").unwrapped
+    model = TransitionModel(lake.P, 16, 4)
+    policy = q_table(result.model).argmax(axis=1)
+    success = np.zeros(16)
+    for _ in range(99):
+        success = model.q_values(success, 1.0)[np.arange(16), policy]
+    assert success[0] >= 0.70
