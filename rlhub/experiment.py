@@ -56,6 +56,7 @@ class TrainResult:
     manifest: Manifest
     timesteps: int
     wall_time: float
+    cpu_time: float  # of this process during learn(): unlike wall time, other processes cannot inflate it
     interrupted: bool
 
     @property
@@ -129,7 +130,7 @@ def train(options: TrainOptions) -> TrainResult:
 
     callbacks = _callbacks(config, options, run_dir, env)
     model_path = run_dir / manifest.model_file
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     steps_before = model.num_timesteps
     interrupted = False
     try:
@@ -139,13 +140,14 @@ def train(options: TrainOptions) -> TrainResult:
     except KeyboardInterrupt:
         interrupted = True  # fall through: the model learned so far is saved below
     finally:
-        wall_time = time.perf_counter() - started
+        wall_time, cpu_time = time.perf_counter() - started, time.process_time() - cpu_started
         model.save(model_path)
         vec_normalize = model.get_vec_normalize_env()
         if vec_normalize is not None:
             vec_normalize.save(str(run_dir / VEC_NORMALIZE_NAME))
         env.close()
-    return TrainResult(run_dir, model, config, manifest, model.num_timesteps - steps_before, wall_time, interrupted)
+    return TrainResult(run_dir, model, config, manifest, model.num_timesteps - steps_before, wall_time, cpu_time,
+                       interrupted)
 
 
 def _check_spaces(spec: Any, config: ZooConfig, options: TrainOptions) -> None:
