@@ -129,7 +129,7 @@ class BenchmarkReport:
             bar = "-" if row.bar is None else f"{row.bar:g}"
             lines.append(
                 f"| {algo} | {row.env_id} | {result.seeds[0].timesteps} | {len(result.seeds)} | "
-                f"{result.mean:.1f} ± {result.std:.1f} | {bar} | {met} | {result.steps_to_bar()} | "
+                f"{result.mean:.1f} ± {result.std:.1f} | {bar} | {met} | {'-' if self.quick else result.steps_to_bar()} | "
                 f"{result.steps_per_second:.0f} | {result.wall_time:.0f} |"
             )
         return "\n".join(lines)
