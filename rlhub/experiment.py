@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rlhub import registry
 from rlhub.config import ZooConfig, load_zoo_config, make_action_noise
@@ -128,17 +126,20 @@ def train(options: TrainOptions) -> TrainResult:
         model = algo_class(config.policy, env, seed=options.seed, device=options.device, verbose=options.verbose,
                            tensorboard_log=tensorboard_log, **hyperparams)
 
-    callbacks = _callbacks(config, options, run_dir, env)
+    from rlhub.common.callbacks import StopOnSignal
+
+    stop_on_signal = StopOnSignal()
+    callbacks = [stop_on_signal, *_callbacks(config, options, run_dir, env)]
     model_path = run_dir / manifest.model_file
     started, cpu_started = time.perf_counter(), time.process_time()
     steps_before = model.num_timesteps
     interrupted = False
     try:
-        with _sigterm_as_keyboard_interrupt():
-            model.learn(config.n_timesteps, callback=callbacks, reset_num_timesteps=not options.trained_agent,
-                        tb_log_name=spec.algo_id)
+        model.learn(config.n_timesteps, callback=callbacks, reset_num_timesteps=not options.trained_agent,
+                    tb_log_name=spec.algo_id)
+        interrupted = stop_on_signal.stop_requested
     except KeyboardInterrupt:
-        interrupted = True  # fall through: the model learned so far is saved below
+        interrupted = True  # a second Ctrl-C: still save what was learned, below
     finally:
         wall_time, cpu_time = time.perf_counter() - started, time.process_time() - cpu_started
         model.save(model_path)
@@ -183,20 +184,3 @@ def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any
         callbacks.append(RichProgressCallback(config.n_timesteps, f"{config.algo_id} on {config.env_id}"))
     return callbacks
 
-
-@contextmanager
-def _sigterm_as_keyboard_interrupt() -> Iterator[None]:
-    """Let SIGTERM (a scheduler stopping the job) save the model, as Ctrl-C does."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

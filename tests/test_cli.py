@@ -140,7 +140,7 @@ def test_interrupted_training_saves_the_model(tmp_path, signal_number):
     while not list(run_dir.glob("rl_model_*_steps.zip")) and time.time() < deadline:
         time.sleep(0.2)
     process.send_signal(signal_number)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=180)
     assert process.returncode == 0, stderr
     assert "Interrupted: model saved" in stdout
     from stable_baselines3 import PPO

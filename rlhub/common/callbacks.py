@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,39 @@ class SaveVecNormalizeCallback(BaseCallback):
         if vec_normalize is not None:
             vec_normalize.save(str(self.path))
         return True
+
+
+class StopOnSignal(BaseCallback):
+    """Ctrl-C or SIGTERM asks training to stop at the next step, so the caller saves a consistent model.
+
+    Raising KeyboardInterrupt at an arbitrary point can leave a writer (TensorBoard's, a checkpoint
+    being written) half-done and the process hanging at exit; a flag checked at each step cannot.
+    A second signal raises KeyboardInterrupt, for a run that no longer reaches its next step.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop_requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop_requested:
+            raise KeyboardInterrupt
+        self.stop_requested = True
+
+    def _on_training_start(self) -> None:
+        for signum in self.SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                return
+
+    def _on_step(self) -> bool:
+        return not self.stop_requested
+
+    def _on_training_end(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
