@@ -20,7 +20,7 @@ class MultiValueOption(click.Option):
     def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
         super().add_to_parser(parser, ctx)
         for name in self.opts:
-            option = parser._long_opt.get(name) or parser._short_opt.get(name)  # noqa: SLF001
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
             if option is None:
                 continue
             original = option.process

@@ -25,11 +25,12 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from pprint import pformat
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -194,10 +195,10 @@ def _run_config_section(path: Path, env_id: str) -> dict[str, Any]:
 
 def _record_replay(run_dir: Path, path: Path, video_length: int, *, deterministic: bool, seed: int,
                    load_best: bool, checkpoint: int | None, device: str, echo: Echo) -> Path | None:
+    import os
+
     from rlhub.evaluation import evaluate
     from rlhub.run_folder import load_agent
-
-    import os
 
     # Offscreen: pygame-based renderers need no display or sound device.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -476,7 +477,11 @@ def _first_line(error: Exception) -> str:
 def download(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Path:
     """The repo's files needed to play (cached by huggingface_hub), as a local folder."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     _check_repo_id(repo_id)
     try:

@@ -28,7 +28,7 @@ import json
 import pickle
 import sys
 import zipfile
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ class Placeholder:
         return f"{cls.module_name}.{cls.ref_name}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _placeholder_class(module: str, name: str) -> type[Placeholder]:
     return type(f"Placeholder[{module}.{name}]", (Placeholder,), {"module_name": module, "ref_name": name})
 
@@ -386,8 +386,8 @@ def load_model(algo_class: type, path: Path, env: Any, *, config: Any = None, de
     :param config: the run's :class:`~rlhub.config.ZooConfig`, for the policy, ``policy_kwargs``,
         schedules and other objects the zip pickles
     """
-    from stable_baselines3.common.utils import get_device
     from stable_baselines3.common.save_util import recursive_setattr
+    from stable_baselines3.common.utils import get_device
 
     device = get_device(device)
     plain, objects, params, pytorch_variables = read_model_zip(path, device=device, source=source)
@@ -548,7 +548,7 @@ def read_yaml(path: Path, *, trust_remote_code: bool = False) -> Any:
     """A YAML file as data; with ``trust_remote_code`` any Python tag, as the RL Zoo reads it."""
     text = Path(path).read_text()
     try:
-        return yaml.load(text, Loader=yaml.UnsafeLoader if trust_remote_code else _ZooYamlLoader)  # noqa: S506
+        return yaml.load(text, Loader=yaml.UnsafeLoader if trust_remote_code else _ZooYamlLoader)
     except yaml.constructor.ConstructorError as error:
         raise unsafe(f"{Path(path).name}", f"uses a Python tag rlhub reads only as code ({error.problem})") from None
     except yaml.YAMLError as error:
@@ -567,7 +567,7 @@ def check_config_section(raw: dict[str, Any], where: str) -> dict[str, Any]:
 
     Callbacks are dropped (enjoy never trains); every import path must be in a trusted package.
     """
-    from rlhub.config import _CLASS_KEYS, _ALIASES, _SHORT_NAMES, _entries
+    from rlhub.config import _ALIASES, _CLASS_KEYS, _SHORT_NAMES, _entries
 
     section = {key: value for key, value in raw.items() if key != "callback"}
     paths: list[tuple[str, str]] = []

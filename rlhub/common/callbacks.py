@@ -25,7 +25,14 @@ class RichProgressCallback(BaseCallback):
         self._next_update = 0
 
     def _on_training_start(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -48,7 +55,7 @@ class RichProgressCallback(BaseCallback):
         import time
 
         elapsed = max(time.time_ns() - self.model.start_time, 1) / 1e9
-        fps = int((self.num_timesteps - self.model._num_timesteps_at_start) / elapsed)  # noqa: SLF001
+        fps = int((self.num_timesteps - self.model._num_timesteps_at_start) / elapsed)
         self._progress.update(self._task, completed=self.num_timesteps, fps=fps)
 
     def _on_training_end(self) -> None:

@@ -71,9 +71,9 @@ def check_spec(spec: AlgorithmSpec) -> None:
 
 def check_config_file(spec: AlgorithmSpec) -> None:
     """``<algo_id>.yml`` exists and every section in it validates."""
-    from rlhub.config import find_config_file, read_section, resolve_section
-
     import yaml
+
+    from rlhub.config import find_config_file, read_section, resolve_section
 
     path = find_config_file(spec.algo_id, registry.zoo_config_dirs())
     sections = yaml.safe_load(path.read_text()) or {}
