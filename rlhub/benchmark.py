@@ -14,10 +14,13 @@ A suite is a YAML file::
         env_kwargs: {}      # optional
         hyperparams: {}     # optional overrides of the zoo config
         peer: a2c           # optional: the same env, seeds and budget with another algorithm
+        stop_at_bar: false  # optional: stop a seed at its first evaluation at the bar (to time "steps to bar")
+        label: ppo (tuned)  # optional: the row's name in the table and plot (default: the algo id)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -32,7 +35,7 @@ from rlhub.config import ConfigError
 
 QUICK_TIMESTEPS = 2_000
 _ROW_KEYS = {"algo", "env", "timesteps", "seeds", "bar", "min_seeds", "eval_episodes", "eval_freq", "env_kwargs",
-             "hyperparams", "peer"}
+             "hyperparams", "peer", "stop_at_bar", "label"}
 
 
 @dataclass
@@ -48,6 +51,8 @@ class BenchmarkRow:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     hyperparams: dict[str, Any] = field(default_factory=dict)
     peer: str | None = None
+    stop_at_bar: bool = False
+    label: str | None = None
 
 
 @dataclass
@@ -69,6 +74,13 @@ class RowResult:
     peer_of: str | None = None
 
     @property
+    def label(self) -> str:
+        """The name in the table and plot: the row's label, or the algo id (a peer's names its row)."""
+        if self.peer_of:
+            return f"{self.algo_id} (peer of {self.row.label or self.peer_of})"
+        return self.row.label or self.algo_id
+
+    @property
     def mean(self) -> float:
         return float(np.mean([seed.mean_return for seed in self.seeds]))
 
@@ -78,7 +90,11 @@ class RowResult:
 
     @property
     def seeds_at_bar(self) -> int:
-        return sum(seed.mean_return >= self.row.bar for seed in self.seeds) if self.row.bar is not None else 0
+        if self.row.bar is None:
+            return 0
+        if self.row.stop_at_bar:  # the seed stopped at the bar: its final return is not the measure
+            return sum(seed.steps_to_bar is not None for seed in self.seeds)
+        return sum(seed.mean_return >= self.row.bar for seed in self.seeds)
 
     @property
     def bar_met(self) -> bool | None:
@@ -86,6 +102,8 @@ class RowResult:
             return None
         if self.row.min_seeds is not None:
             return self.seeds_at_bar >= self.row.min_seeds
+        if self.row.stop_at_bar:
+            return self.seeds_at_bar == len(self.seeds)
         return self.mean >= self.row.bar
 
     @property
@@ -103,7 +121,8 @@ class RowResult:
         reached = [s for s in steps if s is not None]
         if not reached:
             return "not reached"
-        return f"{int(statistics.median(reached))} (median of {len(reached)}/{len(steps)})"
+        per_seed = ", ".join("-" if s is None else str(s) for s in steps)
+        return f"{int(statistics.median(reached))} (median of {len(reached)}/{len(steps)}; seeds: {per_seed})"
 
 
 @dataclass
@@ -118,7 +137,6 @@ class BenchmarkReport:
         lines = [header]
         for result in self.results:
             row = result.row
-            algo = f"{result.algo_id} (peer of {result.peer_of})" if result.peer_of else result.algo_id
             if row.bar is None:
                 met = "-"
             elif self.quick:
@@ -129,7 +147,7 @@ class BenchmarkReport:
                     met += f" ({result.seeds_at_bar}/{len(result.seeds)} seeds)"
             bar = "-" if row.bar is None else f"{row.bar:g}"
             lines.append(
-                f"| {algo} | {row.env_id} | {result.seeds[0].timesteps} | {len(result.seeds)} | "
+                f"| {result.label} | {row.env_id} | {result.seeds[0].timesteps} | {len(result.seeds)} | "
                 f"{result.mean:.1f} ± {result.std:.1f} | {bar} | {met} | {'-' if self.quick else result.steps_to_bar()} | "
                 f"{result.steps_per_second:.0f} | {result.wall_time:.0f} |"
             )
@@ -162,7 +180,8 @@ def load_suite(path: Path) -> list[BenchmarkRow]:
             bar=None if entry.get("bar") is None else float(entry["bar"]), min_seeds=entry.get("min_seeds"),
             eval_episodes=int(entry.get("eval_episodes", 20)), eval_freq=int(float(entry.get("eval_freq", -1))),
             env_kwargs=dict(entry.get("env_kwargs") or {}), hyperparams=dict(entry.get("hyperparams") or {}),
-            peer=entry.get("peer"),
+            peer=entry.get("peer"), stop_at_bar=bool(entry.get("stop_at_bar", False)),
+            label=None if entry.get("label") is None else str(entry["label"]),
         ))
     return rows
 
@@ -180,7 +199,8 @@ def run_row(row: BenchmarkRow, algo_id: str, output: Path, *, quick: bool, echo:
         echo(f"[benchmark] {algo_id} on {row.env_id}, seed {seed}, {timesteps} steps")
         options = TrainOptions(algo_id, row.env_id, n_timesteps=timesteps, log_folder=output / "runs", seed=seed,
                                env_kwargs=row.env_kwargs, hyperparams=row.hyperparams, verbose=0, device="cpu",
-                               eval_freq=-1 if quick else row.eval_freq, eval_episodes=5)
+                               eval_freq=-1 if quick else row.eval_freq, eval_episodes=5,
+                               stop_at_return=row.bar if row.stop_at_bar and not quick else None)
         started = time.perf_counter()
         trained = train(options)
         agent = load_agent(trained.run_dir, device="cpu", seed=seed + 1000)
@@ -222,7 +242,9 @@ def run_suite(rows: list[BenchmarkRow], output: Path, *, quick: bool = False,
         by_env.setdefault(result.row.env_id, []).append(result)
     figures = []
     for env_id, env_results in by_env.items():
-        runs = collect_runs([seed.run_dir for result in env_results for seed in result.seeds])
+        # Each result is one line, named as in the table (two rows of one algorithm stay apart).
+        runs = [dataclasses.replace(run, algo_id=result.label)
+                for result in env_results for run in collect_runs([seed.run_dir for seed in result.seeds])]
         if runs:
             bars = {env_id: env_results[0].row.bar} if env_results[0].row.bar is not None else None
             name = f"curves_{env_id.replace('/', '-').replace(':', '-')}.png"

@@ -36,6 +36,8 @@ class TrainOptions:
     conf_file: str | Path | None = None
     eval_freq: int = 25_000
     eval_episodes: int = 5
+    #: stop once an evaluation's mean return passes this (needs eval_freq > 0)
+    stop_at_return: float | None = None
     save_freq: int = -1
     tensorboard_log: str | Path | None = None
     progress: bool = False
@@ -163,7 +165,7 @@ def _check_spaces(spec: Any, config: ZooConfig, options: TrainOptions) -> None:
 
 
 def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any) -> list[Any]:
-    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold
 
     from rlhub.common.callbacks import RichProgressCallback, SaveVecNormalizeCallback
 
@@ -176,7 +178,10 @@ def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any
         eval_env = build_env(config, options, n_envs=1, monitor_dir=None, training=False,
                              seed=None if options.seed is None else options.seed + 10_000)
         save_stats = SaveVecNormalizeCallback(run_dir / BEST_VEC_NORMALIZE_NAME) if config.normalize is not None else None
-        callbacks.append(EvalCallback(eval_env, callback_on_new_best=save_stats, n_eval_episodes=options.eval_episodes,
+        stop = (None if options.stop_at_return is None
+                else StopTrainingOnRewardThreshold(options.stop_at_return, verbose=options.verbose))
+        callbacks.append(EvalCallback(eval_env, callback_on_new_best=save_stats, callback_after_eval=stop,
+                                      n_eval_episodes=options.eval_episodes,
                                       eval_freq=max(options.eval_freq // n_envs, 1), log_path=str(run_dir),
                                       best_model_save_path=str(run_dir), deterministic=True,
                                       verbose=options.verbose))

@@ -175,6 +175,19 @@ def test_benchmark_quick_writes_a_table_and_curves(tmp_path):
     assert (tmp_path / "out" / "results.md").is_file() and (tmp_path / "out" / "curves_CartPole-v1.png").is_file()
 
 
+def test_benchmark_stops_a_seed_at_the_bar_and_names_rows_by_label(tmp_path):
+    # A bar a random CartPole policy already passes: every seed stops at its first evaluation.
+    suite = tmp_path / "suite.yml"
+    suite.write_text("rows:\n  - {algo: a2c, label: a2c (to 9), env: CartPole-v1, timesteps: 1e5, seeds: [0, 1],"
+                     " bar: 9, eval_freq: 400, stop_at_bar: true, eval_episodes: 2}\n")
+    output = run("benchmark", suite, "-o", tmp_path / "out")
+    row = next(line for line in output.splitlines() if line.startswith("| a2c (to 9) |"))
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    assert int(cells[2]) <= 1000  # stopped, not 1e5 steps
+    assert cells[6] == "yes" and cells[7] == "400 (median of 2/2; seeds: 400, 400)"
+    assert (tmp_path / "out" / "curves_CartPole-v1.png").is_file()
+
+
 def test_benchmark_rejects_a_malformed_suite(tmp_path):
     suite = tmp_path / "suite.yml"
     suite.write_text("rows:\n  - {algo: ppo, env: CartPole-v1, timestep: 1000}\n")
