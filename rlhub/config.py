@@ -190,6 +190,9 @@ def resolve_section(
 
     try:
         normalize = _resolve_normalize(raw.get("normalize", False), raw.get("normalize_kwargs"))
+        if normalize is not None and "gamma" in hyperparams:
+            # As the RL Zoo: rewards are scaled by the spread of returns discounted as the algorithm discounts.
+            normalize["gamma"] = hyperparams["gamma"]
         env_wrapper = _resolve_wrappers(raw.get("env_wrapper"))
         vec_env_wrapper = _resolve_wrappers(raw.get("vec_env_wrapper"))
         callbacks = _resolve_callbacks(raw.get("callback"))

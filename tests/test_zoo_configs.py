@@ -249,6 +249,10 @@ def test_normalize_forms(tmp_path: Path) -> None:
         "norm_obs": True, "norm_reward": False,
     }
     assert _load(tmp_path, {"normalize": True, "normalize_kwargs": "dict(gamma=0.9)"}).normalize == {"gamma": 0.9}
+    # As the RL Zoo does, VecNormalize discounts returns with the algorithm's gamma.
+    assert _load(tmp_path, {"normalize": "dict(norm_obs=False)", "gamma": 0.95}).normalize == {
+        "norm_obs": False, "gamma": 0.95,
+    }
 
 
 def test_train_freq_list_and_noise(tmp_path: Path) -> None:
