@@ -462,10 +462,13 @@ class ACER(OnPolicyAlgorithm):
             centring_actions = policy.sample((self.n_action_samples,))
 
         # Stochastic dueling network: Q~(x, a) = V(x) + A(x, a) - mean_i A(x, u_i).
-        mean_advantage = network.advantage(features, centring_actions).mean(0)  # type: ignore[union-attr]
-        q_taken = values + network.advantage(features, actions) - mean_advantage  # type: ignore[union-attr]
+        # The environment executes actions clipped to the bounds, so Q(x, a) = Q(x, clip(a)): the advantage
+        # stream sees clipped actions and cannot invent values beyond the bounds for the policy to chase.
+        mean_advantage = network.advantage(features, self._clip(centring_actions)).mean(0)  # type: ignore[union-attr]
+        q_taken = values + network.advantage(features, self._clip(actions)) - mean_advantage  # type: ignore[union-attr]
         with th.no_grad():
-            q_sampled = values + network.advantage(features, sampled_actions) - mean_advantage  # type: ignore[union-attr]
+            q_sampled = (values + network.advantage(features, self._clip(sampled_actions))  # type: ignore[union-attr]
+                         - mean_advantage)
             traces = ratio.pow(1.0 / action_dim).clamp(max=1.0)
             bootstrap = values_target[:, n_steps]
             q_retrace = retrace_targets(rewards, dones, q_taken.detach(), values_target[:, :n_steps], traces,
@@ -502,6 +505,11 @@ class ACER(OnPolicyAlgorithm):
             std=log_std.detach().exp().mean(),
         )
         return stats
+
+    def _clip(self, actions: th.Tensor) -> th.Tensor:
+        low = th.as_tensor(self.action_space.low, device=actions.device)  # type: ignore[attr-defined]
+        high = th.as_tensor(self.action_space.high, device=actions.device)  # type: ignore[attr-defined]
+        return th.maximum(th.minimum(actions, high), low)
 
     @staticmethod
     def _density_ratio(policy: th.distributions.Normal, behaviour_policy: th.distributions.Normal,
