@@ -107,6 +107,8 @@ def main() -> None:
               help="torch CPU threads (small networks are fastest on 1; <=0: torch's default).")
 @click.option("-i", "--trained-agent", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue training from this model zip.")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Unpickle --trained-agent even if rlhub did not train it on this machine (runs any code it holds).")
 @click.option("-q", "--quiet", is_flag=True, help="No SB3 log tables.")
 def train(algo_id: str, env_id: str, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...], quiet: bool,
           **options: Any) -> None:
@@ -120,7 +122,7 @@ def train(algo_id: str, env_id: str, env_kwargs: tuple[str, ...], hyperparams: t
             algo_id=algo_id, env_id=env_id, env_kwargs=parse_key_values(env_kwargs, "--env-kwargs"),
             hyperparams=parse_key_values(hyperparams, "--hyperparams"), verbose=0 if quiet else 1, **options,
         ))
-    except user_errors() as error:
+    except (*user_errors(), *hub_errors()) as error:
         fail(error)
     if result.interrupted:
         click.secho(f"Interrupted: model saved to {result.run_dir}", fg="yellow")
@@ -175,7 +177,7 @@ def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, loa
                 run_dir = find_run_dir(folder, algo_id, env_id, exp_id)
             else:
                 raise click.UsageError("give --algo and --env, -f pointing at a run folder, or --repo-id")
-            # Run folders made by load-from-hub are not unpickled unless --trust-remote-code.
+            # Only folders rlhub train signed on this machine are unpickled, unless --trust-remote-code.
             agent = load_agent(run_dir, load_best=load_best, checkpoint=load_checkpoint, device=device,
                                render_mode=render_mode, seed=seed, trust_remote_code=trust_remote_code or None)
     except (*user_errors(), *hub_errors()) as error:

@@ -42,7 +42,7 @@ ZOO_KEYS: dict[str, tuple[type, ...]] = {
 }
 
 #: Hyperparameters whose string value is an import path.
-_CLASS_KEYS = {"replay_buffer_class", "activation_fn", "features_extractor_class", "optimizer_class",
+CLASS_KEYS = {"replay_buffer_class", "activation_fn", "features_extractor_class", "optimizer_class",
                "net_arch_class", "action_noise_class"}
 
 #: Short names the RL Zoo's files use without a module.
@@ -52,6 +52,9 @@ _SHORT_NAMES = {
     "DictReplayBuffer": "stable_baselines3.common.buffers.DictReplayBuffer",
     "ReplayBuffer": "stable_baselines3.common.buffers.ReplayBuffer",
 }
+
+#: Turns an import path of a config into the object it names (see :func:`resolve_section`).
+Importer = Callable[[str], Any]
 
 _NOISE = {
     "normal": "stable_baselines3.common.noise.NormalActionNoise",
@@ -162,8 +165,22 @@ def load_zoo_config(
 
 
 def resolve_section(
-    algo_id: str, env_id: str, algo_class: type, raw: dict[str, Any], *, source: Path | None, section: str
+    algo_id: str,
+    env_id: str,
+    algo_class: type,
+    raw: dict[str, Any],
+    *,
+    source: Path | None,
+    section: str,
+    importer: Importer | None = None,
 ) -> ZooConfig:
+    """Validate a section and resolve its schedules, classes and expressions.
+
+    :param importer: turns an import path into the object it names; :func:`resolve_dotted` (the
+        default) imports anything, which is right for the user's own files only. A downloaded config
+        is resolved with ``rlhub.safe_loading``'s allow-listed importer.
+    """
+    importer = importer or resolve_dotted
     where = f"{source or '<overrides>'}, env {section}"
 
     def fail(key: str, message: str) -> ConfigError:
@@ -184,21 +201,21 @@ def resolve_section(
         if key in ZOO_KEYS:
             continue
         try:
-            hyperparams[key] = _resolve_hyperparameter(key, value, parameters[key])
+            hyperparams[key] = _resolve_hyperparameter(key, value, parameters[key], importer)
         except ConfigError as error:
             raise fail(key, str(error)) from None
 
     try:
-        normalize = _resolve_normalize(raw.get("normalize", False), raw.get("normalize_kwargs"))
+        normalize = _resolve_normalize(raw.get("normalize", False), raw.get("normalize_kwargs"), importer)
         if normalize is not None and "gamma" in hyperparams:
             # As the RL Zoo: rewards are scaled by the spread of returns discounted as the algorithm discounts.
             normalize["gamma"] = hyperparams["gamma"]
-        env_wrapper = _resolve_wrappers(raw.get("env_wrapper"))
-        vec_env_wrapper = _resolve_wrappers(raw.get("vec_env_wrapper"))
-        callbacks = _resolve_callbacks(raw.get("callback"))
+        env_wrapper = _resolve_wrappers(raw.get("env_wrapper"), importer)
+        vec_env_wrapper = _resolve_wrappers(raw.get("vec_env_wrapper"), importer)
+        callbacks = _resolve_callbacks(raw.get("callback"), importer)
         policy = raw.get("policy", "MlpPolicy")
         if "." in policy:
-            policy = resolve_dotted(policy)
+            policy = importer(policy)
     except ConfigError as error:
         raise ConfigError(f"{where}: {error}") from None
 
@@ -246,7 +263,7 @@ def _nearest(key: str, names: list[str]) -> str:
     return f" Did you mean {' or '.join(map(repr, nearest))}?" if nearest else ""
 
 
-def _resolve_hyperparameter(key: str, value: Any, parameter: inspect.Parameter) -> Any:
+def _resolve_hyperparameter(key: str, value: Any, parameter: inspect.Parameter, importer: Importer) -> Any:
     if isinstance(value, str) and value.startswith("lin_"):
         from stable_baselines3.common.utils import LinearSchedule
 
@@ -256,22 +273,22 @@ def _resolve_hyperparameter(key: str, value: Any, parameter: inspect.Parameter) 
             raise ConfigError(f"a linear schedule reads 'lin_<number>', got {value!r}") from None
         return LinearSchedule(start, 0.0, 1.0)
     if key in ("policy_kwargs", "replay_buffer_kwargs") or key.endswith("_kwargs"):
-        value = parse_expression(value) if isinstance(value, str) else value
+        value = parse_expression(value, importer) if isinstance(value, str) else value
         if not isinstance(value, dict):
             raise ConfigError(f"expected a mapping, got {value!r}")
-        return {name: _resolve_nested(name, item) for name, item in value.items()}
-    if key in _CLASS_KEYS and isinstance(value, str):
-        return resolve_dotted(value)
+        return {name: _resolve_nested(name, item, importer) for name, item in value.items()}
+    if key in CLASS_KEYS and isinstance(value, str):
+        return importer(value)
     if key == "train_freq" and isinstance(value, list):
         return tuple(value)
     return _check_type(value, parameter.default, parameter.annotation)
 
 
-def _resolve_nested(key: str, value: Any) -> Any:
-    if key in _CLASS_KEYS and isinstance(value, str):
-        return resolve_dotted(value)
+def _resolve_nested(key: str, value: Any, importer: Importer) -> Any:
+    if key in CLASS_KEYS and isinstance(value, str):
+        return importer(value)
     if isinstance(value, dict) and key.endswith("_kwargs"):
-        return {name: _resolve_nested(name, item) for name, item in value.items()}
+        return {name: _resolve_nested(name, item, importer) for name, item in value.items()}
     return value
 
 
@@ -305,19 +322,19 @@ def _check_type(value: Any, default: Any, annotation: Any = None) -> Any:
     raise ConfigError(f"expected {type(default).__name__} (like the default {default!r}), got {value!r}")
 
 
-def _resolve_normalize(value: Any, extra_kwargs: Any) -> dict[str, Any] | None:
+def _resolve_normalize(value: Any, extra_kwargs: Any, importer: Importer) -> dict[str, Any] | None:
     if isinstance(value, str):
-        value = parse_expression(value)
+        value = parse_expression(value, importer)
     if value is False or value is None:
         return None
     kwargs = dict(value) if isinstance(value, dict) else {}
     if isinstance(extra_kwargs, str):
-        extra_kwargs = parse_expression(extra_kwargs)
+        extra_kwargs = parse_expression(extra_kwargs, importer)
     kwargs.update(extra_kwargs or {})
     return kwargs
 
 
-def _entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
+def import_entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
     """``"a.B"``, ``{"a.B": {..}}`` or a list of those, as ``[(path, kwargs)]``."""
     if value is None:
         return []
@@ -327,19 +344,22 @@ def _entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
         if isinstance(item, str):
             entries.append((item, {}))
         elif isinstance(item, dict):
-            entries.extend((path, dict(kwargs or {})) for path, kwargs in item.items())
+            for path, kwargs in item.items():
+                if not isinstance(path, str) or not isinstance(kwargs, (dict, type(None))):
+                    raise ConfigError(f"expected {{import path: keyword arguments}}, got {{{path!r}: {kwargs!r}}}")
+                entries.append((path, dict(kwargs or {})))
         else:
             raise ConfigError(f"expected an import path or {{path: kwargs}}, got {item!r}")
     return entries
 
 
-def _resolve_wrappers(value: Any) -> WrapperChain | None:
-    entries = [(resolve_dotted(path), kwargs) for path, kwargs in _entries(value)]
+def _resolve_wrappers(value: Any, importer: Importer) -> WrapperChain | None:
+    entries = [(importer(path), kwargs) for path, kwargs in import_entries(value)]
     return WrapperChain(entries) if entries else None
 
 
-def _resolve_callbacks(value: Any) -> list[tuple[Callable, dict[str, Any]]]:
-    return [(resolve_dotted(path), kwargs) for path, kwargs in _entries(value)]
+def _resolve_callbacks(value: Any, importer: Importer) -> list[tuple[Callable, dict[str, Any]]]:
+    return [(importer(path), kwargs) for path, kwargs in import_entries(value)]
 
 
 class WrapperChain:
@@ -369,11 +389,21 @@ def make_action_noise(noise: tuple[str, float] | None, action_space: Any) -> Any
 # Dotted paths and the RL Zoo's expression strings
 
 
-def resolve_dotted(path: str) -> Any:
-    """Import ``"package.module.Name"`` (or ``"package.module:Name"``, ``"nn.ReLU"``)."""
+def expand_import_path(path: str) -> str:
+    """``path`` as a full dotted path: the RL Zoo's short names and aliases (``nn.ReLU``,
+    ``HerReplayBuffer``) expanded, ``module:Name`` written ``module.Name``."""
     path = _SHORT_NAMES.get(path, path)
     head, _, rest = path.replace(":", ".").partition(".")
-    path = f"{_ALIASES[head]}.{rest}" if head in _ALIASES and rest else path.replace(":", ".")
+    return f"{_ALIASES[head]}.{rest}" if head in _ALIASES and rest else path.replace(":", ".")
+
+
+def resolve_dotted(path: str) -> Any:
+    """Import ``"package.module.Name"`` (or ``"package.module:Name"``, ``"nn.ReLU"``).
+
+    Imports whatever the path names: for the user's own config files only (a downloaded config goes
+    through ``rlhub.safe_loading``'s allow-listed importer).
+    """
+    path = expand_import_path(path)
     parts = path.split(".")
     for split in range(len(parts), 0, -1):
         try:
@@ -389,37 +419,38 @@ def resolve_dotted(path: str) -> Any:
     raise ConfigError(f"cannot import {path!r}: check the spelling and that its package is installed")
 
 
-def parse_expression(text: str) -> Any:
+def parse_expression(text: str, importer: Importer | None = None) -> Any:
     """Read an RL Zoo expression string such as ``"dict(net_arch=[64, 64], activation_fn=nn.Tanh)"``.
 
     Written by hand because the RL Zoo ``eval``s these strings and no library reads this mix of
     Python literals, ``dict()`` calls and import paths safely; ``ast.literal_eval`` rejects calls
-    and names.
+    and names. Import paths go through ``importer`` (default :func:`resolve_dotted`).
     """
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
         raise ConfigError(f"cannot parse {text!r}: {error.msg}") from None
-    return _evaluate(tree.body, text)
+    return _evaluate(tree.body, text, importer or resolve_dotted)
 
 
-def _evaluate(node: ast.AST, text: str) -> Any:
+def _evaluate(node: ast.AST, text: str, importer: Importer) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        operand = _evaluate(node.operand, text)
+        operand = _evaluate(node.operand, text, importer)
         if isinstance(operand, (int, float)):
             return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_evaluate(element, text) for element in node.elts]
+        items = [_evaluate(element, text, importer) for element in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
-        return {_evaluate(key, text): _evaluate(value, text) for key, value in zip(node.keys, node.values)}
+        return {_evaluate(key, text, importer): _evaluate(value, text, importer)
+                for key, value in zip(node.keys, node.values)}
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args
             and all(keyword.arg for keyword in node.keywords)):
-        return {keyword.arg: _evaluate(keyword.value, text) for keyword in node.keywords}
+        return {keyword.arg: _evaluate(keyword.value, text, importer) for keyword in node.keywords}
     if isinstance(node, (ast.Name, ast.Attribute)):
-        return resolve_dotted(ast.unparse(node))
+        return importer(ast.unparse(node))
     raise ConfigError(
         f"{ast.unparse(node)!r} in {text!r} is not allowed: use literals, dict(...) and import paths only"
     )

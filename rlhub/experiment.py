@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlhub import registry
-from rlhub.config import ZooConfig, load_zoo_config, make_action_noise
+from rlhub import registry, trust
+from rlhub.config import ConfigError, ZooConfig, load_zoo_config, make_action_noise
 from rlhub.envs import make_vec_env
 from rlhub.run_folder import (
     BEST_VEC_NORMALIZE_NAME,
@@ -43,6 +43,8 @@ class TrainOptions:
     progress: bool = False
     device: str = "auto"
     trained_agent: str | Path | None = None
+    #: unpickle ``trained_agent`` even if ``rlhub train`` did not write it on this machine
+    trust_remote_code: bool = False
     verbose: int = 1
     #: torch threads; small policy networks train fastest on one CPU thread (<= 0: torch's default)
     num_threads: int = 1
@@ -99,13 +101,12 @@ def train(options: TrainOptions) -> TrainResult:
     """Run one experiment and return where it was written and the trained model."""
     spec, config, algo_class = prepare(options)
     _check_spaces(spec, config, options)
+    trained_model, trained_stats, unpickle = _trained_agent_files(options)
     run_dir = new_run_dir(options.log_folder, spec.algo_id, options.env_id)
     (run_dir / CONFIG_NAME).write_text(config.to_yaml())
 
-    trained_dir = Path(options.trained_agent).parent if options.trained_agent else None
-    previous_stats = trained_dir / VEC_NORMALIZE_NAME if trained_dir else None
     env = build_env(config, options, n_envs=config.n_envs, monitor_dir=run_dir, seed=options.seed,
-                    vec_normalize_path=previous_stats)
+                    vec_normalize_path=trained_stats if unpickle else None)
 
     manifest = Manifest.for_run(
         spec, options.env_id, env_kwargs=dict(options.env_kwargs), seed=options.seed,
@@ -121,9 +122,9 @@ def train(options: TrainOptions) -> TrainResult:
     hyperparams = dict(config.hyperparams)
     if config.noise is not None:
         hyperparams["action_noise"] = make_action_noise(config.noise, env.action_space)
-    if options.trained_agent:
-        model = algo_class.load(options.trained_agent, env=env, device=options.device, tensorboard_log=tensorboard_log,
-                                seed=options.seed, **hyperparams)
+    if trained_model is not None:
+        model = _continue_from(trained_model, trained_stats, unpickle, algo_class, env, config, options,
+                               dict(hyperparams, tensorboard_log=tensorboard_log, seed=options.seed))
     else:
         model = algo_class(config.policy, env, seed=options.seed, device=options.device, verbose=options.verbose,
                            tensorboard_log=tensorboard_log, **hyperparams)
@@ -149,8 +150,49 @@ def train(options: TrainOptions) -> TrainResult:
         if vec_normalize is not None:
             vec_normalize.save(str(run_dir / VEC_NORMALIZE_NAME))
         env.close()
+        trust.sign(run_dir)  # from now on rlhub unpickles these files without asking (see rlhub.trust)
     return TrainResult(run_dir, model, config, manifest, model.num_timesteps - steps_before, wall_time, cpu_time,
                        interrupted)
+
+
+def _trained_agent_files(options: TrainOptions) -> tuple[Path | None, Path | None, bool]:
+    """``(model zip, its VecNormalize statistics, whether to unpickle them)`` for ``--trained-agent``.
+
+    Only files ``rlhub train`` signed on this machine are unpickled (or all, with
+    ``trust_remote_code``); a downloaded or copied agent is read as data (:mod:`rlhub.trust`).
+    """
+    if not options.trained_agent:
+        return None, None, False
+    model = Path(options.trained_agent)
+    statistics = model.parent / VEC_NORMALIZE_NAME
+    statistics = statistics if statistics.is_file() else None
+    unpickle = options.trust_remote_code or trust.is_trusted(model, statistics)
+    if not unpickle:  # a hostile file is refused here, before a run folder is made
+        from rlhub import safe_loading
+
+        safe_loading.read_model_zip(model, source=str(model.parent))
+        if statistics is not None:
+            safe_loading.read_vec_normalize(statistics, source=str(model.parent))
+    return model, statistics, unpickle
+
+
+def _continue_from(model_path: Path, statistics: Path | None, unpickle: bool, algo_class: type, env: Any,
+                   config: ZooConfig, options: TrainOptions, overrides: dict[str, Any]) -> Any:
+    """The agent of ``model_path``, attached to ``env``, with this run's hyperparameters (as SB3's
+    ``load(path, env, **kwargs)``)."""
+    if unpickle:
+        return algo_class.load(model_path, env=env, device=options.device, **overrides)
+    from rlhub import safe_loading
+
+    if statistics is not None:  # read as numbers, never unpickled
+        saved = safe_loading.read_vec_normalize(statistics, source=str(model_path.parent))
+        if config.normalize is None:
+            raise ConfigError(
+                f"{statistics} holds VecNormalize statistics but this run's config does not normalize: set "
+                "normalize in the config (or -params normalize:True) to continue this agent")
+        safe_loading.restore_statistics(env, saved)
+    return safe_loading.load_model(algo_class, model_path, env, config=config, device=options.device,
+                                   source=str(model_path.parent), overrides=overrides)
 
 
 def _check_spaces(spec: Any, config: ZooConfig, options: TrainOptions) -> None:
@@ -165,7 +207,11 @@ def _check_spaces(spec: Any, config: ZooConfig, options: TrainOptions) -> None:
 
 
 def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any) -> list[Any]:
-    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold
+    from stable_baselines3.common.callbacks import (
+        CheckpointCallback,
+        EvalCallback,
+        StopTrainingOnRewardThreshold,
+    )
 
     from rlhub.common.callbacks import RichProgressCallback, SaveVecNormalizeCallback
 

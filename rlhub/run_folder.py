@@ -19,15 +19,28 @@ BEST_MODEL_NAME = "best_model.zip"
 BEST_VEC_NORMALIZE_NAME = "best_vec_normalize.pkl"
 CHECKPOINT_PREFIX = "rl_model"
 MANIFEST_FORMAT = 1
+MANIFEST_MAX_BYTES = 1 << 20  # a manifest is a few hundred bytes; a larger one is not rlhub's
 
 
 class RunFolderError(FileNotFoundError):
     """A run folder, or a file expected in it, is missing or malformed."""
 
 
+#: A name that is one path component and nothing else: no separators, no "..", no leading dot.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][\w.\-]{0,199}")
+_ALGO_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: What a manifest's file fields may name (a downloaded manifest must not point anywhere else).
+_FILE_SUFFIXES = {"model_file": (".zip",), "vec_normalize_file": (".pkl",), "config_file": (".yml", ".yaml")}
+
+
 def env_name(env_id: str) -> str:
     """The environment id as a file name, as the RL Zoo and huggingface_sb3 write it."""
     return env_id.split(":", 1)[-1].replace("/", "-")
+
+
+def is_file_name(name: object) -> bool:
+    """Whether ``name`` is a single, ordinary path component (safe to join to a folder)."""
+    return isinstance(name, str) and bool(_FILE_NAME.fullmatch(name)) and ".." not in name
 
 
 @dataclass
@@ -60,17 +73,57 @@ class Manifest:
         path = Path(run_dir) / MANIFEST_NAME
         if not path.is_file():
             raise RunFolderError(f"{run_dir} has no {MANIFEST_NAME}: it is not an rlhub run folder")
+        if path.stat().st_size > MANIFEST_MAX_BYTES:
+            raise RunFolderError(f"{path} is larger than {MANIFEST_MAX_BYTES} bytes: not a manifest rlhub wrote")
         try:
             data = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise RunFolderError(f"{path} is not valid JSON ({error}); the run folder is damaged") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            raise RunFolderError(f"{path} is not valid JSON ({type(error).__name__}: {error}); the run folder is "
+                                 "damaged") from None
+        if not isinstance(data, dict):
+            raise RunFolderError(f"{path} must hold a JSON object, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         missing = {"algo_id", "env_id", "model_file"} - data.keys()
         if missing:
             raise RunFolderError(f"{path} lacks {', '.join(sorted(missing))}; the run folder is damaged")
-        if data.get("format_version", MANIFEST_FORMAT) > MANIFEST_FORMAT:
+        version = data.get("format_version", MANIFEST_FORMAT)
+        if isinstance(version, int) and version > MANIFEST_FORMAT:
             raise RunFolderError(f"{path} was written by a newer rlhub; upgrade rlhub to read it")
-        return cls(**{key: value for key, value in data.items() if key in known})
+        manifest = cls(**{key: value for key, value in data.items() if key in known})
+        manifest.validate(str(path))
+        return manifest
+
+    def validate(self, where: str) -> None:
+        """Refuse a manifest whose values would choose paths or are not of their type.
+
+        Manifests come from downloads too: the algorithm id and the environment's file name become
+        folder names, the file fields are joined to the run folder, so each must be one plain
+        path component.
+        """
+        def bad(name: str, why: str) -> RunFolderError:
+            return RunFolderError(f"{where}: {name} {getattr(self, name)!r} {why}; the manifest is damaged or hostile, "
+                                  "so nothing was loaded or written")
+
+        if not (isinstance(self.algo_id, str) and _ALGO_ID.fullmatch(self.algo_id)):
+            raise bad("algo_id", "is not an algorithm id (lowercase letters, digits and underscores)")
+        if not (isinstance(self.env_id, str) and len(self.env_id) <= 200 and self.env_id.isprintable()
+                and " " not in self.env_id and is_file_name(env_name(self.env_id))):
+            raise bad("env_id", "is not an environment id whose name is a plain file name")
+        for name, suffixes in _FILE_SUFFIXES.items():
+            value = getattr(self, name)
+            if value is None and name == "vec_normalize_file":
+                continue
+            if not is_file_name(value) or not value.endswith(suffixes):
+                raise bad(name, f"is not a plain file name ending in {' or '.join(suffixes)} inside the run folder")
+        if not isinstance(self.env_kwargs, dict) or not all(isinstance(key, str) for key in self.env_kwargs):
+            raise bad("env_kwargs", "is not a mapping of keyword arguments")
+        for name in ("seed", "n_timesteps", "format_version"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise bad(name, "is not a whole number")
+        for name in ("plugin", "distribution", "distribution_version", "algo_class", "rlhub_version", "sb3_version"):
+            if not isinstance(getattr(self, name), str):
+                raise bad(name, "is not a string")
 
     @classmethod
     def for_run(cls, spec: Any, env_id: str, **values: Any) -> Manifest:
@@ -149,6 +202,22 @@ def vec_normalize_file(run_dir: Path, *, load_best: bool = False, checkpoint: in
     return next((run_dir / name for name in candidates if (run_dir / name).is_file()), None)
 
 
+def algorithm_spec(manifest: Manifest, where: str) -> Any:
+    """The installed algorithm of ``manifest``; if missing, an error naming the plugin to install."""
+    from rlhub import registry
+
+    try:
+        return registry.get_algorithm(manifest.algo_id)
+    except registry.UnknownAlgorithmError:
+        if not manifest.distribution:
+            raise
+        raise registry.UnknownAlgorithmError(
+            f"{where} holds a {manifest.algo_id} agent, an algorithm of the plugin {manifest.plugin!r} from the "
+            f"distribution {manifest.distribution!r} {manifest.distribution_version}, which is not installed. "
+            f"Install it: pip install '{manifest.distribution}>={manifest.distribution_version}'"
+        ) from None
+
+
 @dataclass
 class LoadedAgent:
     model: Any
@@ -170,42 +239,30 @@ def load_agent(
     """Load the agent of a run folder with an environment built as it was trained (frozen statistics).
 
     :param trust_remote_code: unpickle the model and VecNormalize files as SB3 does. By default
-        (None) run folders you trained are trusted and those made from a Hub download
-        (``rlhub load-from-hub``) are not: their agent is rebuilt from the environment, the manifest
-        and the config without unpickling anything (see :mod:`rlhub.safe_loading`).
+        (None) only files ``rlhub train`` wrote and signed on this machine are unpickled
+        (:mod:`rlhub.trust`); any other folder (a download, a clone, a copy) is rebuilt from the
+        environment, the manifest and the config without unpickling anything
+        (:mod:`rlhub.safe_loading`). False: never unpickle.
     """
-    from rlhub import registry
+    from rlhub import safe_loading, trust
     from rlhub.config import load_zoo_config
     from rlhub.envs import make_vec_env
 
     run_dir = Path(run_dir)
     manifest = Manifest.read(run_dir)
-    if trust_remote_code is None:
-        from rlhub.hub import HUB_SOURCE_NAME
-
-        trust_remote_code = not (run_dir / HUB_SOURCE_NAME).is_file()
-    try:
-        spec = registry.get_algorithm(manifest.algo_id)
-    except registry.UnknownAlgorithmError:
-        if not manifest.distribution:
-            raise
-        raise registry.UnknownAlgorithmError(
-            f"{run_dir} holds a {manifest.algo_id} agent, an algorithm of the plugin {manifest.plugin!r} from the "
-            f"distribution {manifest.distribution!r} {manifest.distribution_version}, which is not installed. "
-            f"Install it: pip install '{manifest.distribution}>={manifest.distribution_version}'"
-        ) from None
-    algo_class = spec.load()
+    algo_class = algorithm_spec(manifest, str(run_dir)).load()
     path = model_file(run_dir, manifest, load_best=load_best, checkpoint=checkpoint)
+    statistics = vec_normalize_file(run_dir, load_best=load_best, checkpoint=checkpoint)
+    config_path = run_dir / manifest.config_file
+    if trust_remote_code is None:
+        trust_remote_code = trust.is_trusted(path, statistics, config_path, run_dir / MANIFEST_NAME)
     if trust_remote_code:
-        config = load_zoo_config(manifest.algo_id, manifest.env_id, algo_class, conf_file=run_dir / manifest.config_file)
+        config = load_zoo_config(manifest.algo_id, manifest.env_id, algo_class, conf_file=config_path)
     else:
-        from rlhub import safe_loading
-
-        config = safe_loading.load_config(run_dir / manifest.config_file, manifest.algo_id, manifest.env_id, algo_class)
+        config = safe_loading.load_config(config_path, manifest.algo_id, manifest.env_id, algo_class)
         if ":" in manifest.env_id and not safe_loading.is_safe_env_module(manifest.env_id.split(":", 1)[0]):
             raise safe_loading.unsafe(f"The environment id {manifest.env_id!r}", "names a module rlhub will not import "
-                                      "for a downloaded agent")
-    statistics = vec_normalize_file(run_dir, load_best=load_best, checkpoint=checkpoint)
+                                      "for an agent it did not train")
     if config.normalize is not None and statistics is None:
         raise RunFolderError(f"{run_dir} was trained with normalize but has no {VEC_NORMALIZE_NAME}; the agent "
                              "cannot see observations as it was trained to")
@@ -222,14 +279,14 @@ def load_agent(
         training=False,
         render_mode=render_mode,
     )
-    if trust_remote_code:
-        model = algo_class.load(path, env=env, device=device)
-    else:
-        try:
+    try:
+        if trust_remote_code:
+            model = algo_class.load(path, env=env, device=device)
+        else:
             if statistics is not None:  # the statistics are read as numbers, never unpickled
                 env = safe_loading.wrap_vec_normalize(env, safe_loading.read_vec_normalize(statistics))
             model = safe_loading.load_model(algo_class, path, env, config=config, device=device, source=str(run_dir))
-        except BaseException:
-            env.close()
-            raise
+    except BaseException:
+        env.close()
+        raise
     return LoadedAgent(model, env, manifest, run_dir)

@@ -287,7 +287,7 @@ def test_payload_in_tensors_and_config_is_refused(cartpole_run, tmp_path):
     for key, value, message in [
         ("env_wrapper", "os.system", "outside the packages"),
         ("policy_kwargs", "dict(activation_fn=subprocess.Popen)", "outside the packages"),
-        ("env_wrapper", "torch.hub.load", "not a Wrapper"),
+        ("env_wrapper", "torch.hub.load", "outside the packages"),
         ("env_wrapper", "gymnasium.wrappers.RecordVideo", "writes files"),
     ]:
         (package / "config.yml").write_text(yaml.safe_dump({**config, key: value}))
@@ -334,7 +334,7 @@ def test_errors_say_what_to_do(cartpole_run, hub_server, tmp_path, monkeypatch):
 
 
 def test_push_retries_transient_errors_and_keeps_the_package_on_failure(cartpole_run, hub_server, monkeypatch):
-    monkeypatch.setattr(hub, "RETRY_DELAY", 0.01)
+    monkeypatch.setattr(hub.client, "RETRY_DELAY", 0.01)
     hub_server.fail_next("POST", r"/commit/", 503, count=2)
     pushed = hub.push(cartpole_run, "alice/flaky", n_eval_episodes=1, video_length=0)
     assert "rlhub.json" in hub_server.files("alice/flaky") and pushed.kept_folder is None
