@@ -38,7 +38,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         stats_path = Path(scratch) / "stats.json"
-        env = {**os.environ, "RLHUB_FUZZ_EXAMPLES": str(args.examples), "RLHUB_FUZZ_STATS": str(stats_path)}
+        env = {**os.environ, "RLHUB_FUZZ_EXAMPLES": str(args.examples), "RLHUB_FUZZ_STATS": str(stats_path),
+               "RLHUB_FUZZ_KNOWN_BUGS": "1"}  # the strategies keep the inputs that find known bugs, to count them
         if not args.strict:
             env["RLHUB_FUZZ_SURVEY"] = "1"
         if args.memory_mb:

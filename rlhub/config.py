@@ -327,9 +327,13 @@ def _resolve_normalize(value: Any, extra_kwargs: Any, importer: Importer) -> dic
         value = parse_expression(value, importer)
     if value is False or value is None:
         return None
+    if not isinstance(value, (bool, dict)):
+        raise ConfigError(f"normalize: expected true, false or a mapping of VecNormalize arguments, got {value!r}")
     kwargs = dict(value) if isinstance(value, dict) else {}
     if isinstance(extra_kwargs, str):
         extra_kwargs = parse_expression(extra_kwargs, importer)
+    if not isinstance(extra_kwargs, (dict, type(None))):
+        raise ConfigError(f"normalize_kwargs: expected a mapping of VecNormalize arguments, got {extra_kwargs!r}")
     kwargs.update(extra_kwargs or {})
     return kwargs
 

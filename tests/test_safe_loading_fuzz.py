@@ -16,9 +16,15 @@ pickles that would run code if unpickled for real. For every case:
 3. it ends in a loaded result or a clear error: :class:`~rlhub.safe_loading.UnsafeAgentError`
    (``ResourceLimitError`` is one) or :class:`~rlhub.config.ConfigError`.
 
-Each test runs ``RLHUB_FUZZ_EXAMPLES`` cases (a default that keeps the file at about half a minute
-here); ``benchmarks/fuzz_safe_loading.py`` runs them long and prints what they saw (set
-``RLHUB_FUZZ_STATS`` to a path and the tests write their counts there).
+Beside the fuzz tests: ``test_seeds_load_cleanly`` and ``test_harness_catches`` check the harness
+(no false alarm on real files; each kind of misbehaviour caught), ``test_payloads_are_refused_without_running``
+runs the canaries through every reader, and ``test_found_failures`` keeps the minimal input of each
+failure the fuzzing found (``KNOWN_BUGS`` lists those still open).
+
+Each fuzz test runs ``RLHUB_FUZZ_EXAMPLES`` cases (by default 50 to 200, about 40 s for the file on
+two cores); ``benchmarks/fuzz_safe_loading.py`` runs them long and prints what they saw (set
+``RLHUB_FUZZ_STATS`` to a path and the tests write their counts there; ``RLHUB_FUZZ_SURVEY=1`` counts
+failures by kind instead of stopping at the first).
 """
 
 from __future__ import annotations
@@ -50,7 +56,14 @@ from typing import Any
 import cloudpickle
 import pytest
 import yaml
-from hypothesis import HealthCheck, currently_in_test_context, given, note, settings
+from hypothesis import (
+    HealthCheck,
+    Phase,
+    currently_in_test_context,
+    given,
+    note,
+    settings,
+)
 from hypothesis import strategies as st
 
 from rlhub import safe_loading
@@ -68,6 +81,17 @@ EXAMPLES = int(os.environ.get("RLHUB_FUZZ_EXAMPLES", "0"))
 #: Survey mode (the benchmark's): count property violations by kind instead of failing on the first.
 SURVEY = os.environ.get("RLHUB_FUZZ_SURVEY", "") not in ("", "0")
 
+#: Failures these tests found that rlhub still has (test_found_failures holds the minimal input of
+#: each failure found, fixed or not). While listed, the fuzz strategies leave out the inputs that
+#: find it, so each test keeps guarding everything else; delete an entry once it is fixed.
+#: RLHUB_FUZZ_KNOWN_BUGS=1 puts them back in (the benchmark does, to count them).
+KNOWN_BUGS = set() if os.environ.get("RLHUB_FUZZ_KNOWN_BUGS", "") not in ("", "0") else {
+    # load_model builds the agent with the sizes the data JSON gives (n_steps, policy_kwargs' net_arch):
+    # n_steps 10**7 allocates 381 MiB of rollout buffer, 10**9 asks numpy for 15 GiB, net_arch
+    # [20000, 20000] 1.5 GB of torch weights.
+    "hyperparameter_sizes",
+}
+
 #: The file the payloads create if anything of them runs.
 MARKER = Path(tempfile.gettempdir()) / f"rlhub-fuzz-canary-{os.getpid()}"
 EXEC_CODE = f"open({str(MARKER)!r}, 'w').write('x')"
@@ -77,10 +101,12 @@ ALLOWED_ERRORS: tuple[type[BaseException], ...] = (safe_loading.UnsafeAgentError
 NOT_DATA = getattr(safe_loading, "NotData", None)  # materialize's "holds objects, not data"
 
 
-def fuzz_settings(default_examples: int) -> settings:
+def fuzz_settings(default_examples: int, *, shrink: bool = True) -> settings:
     # No example database (CI stays stateless); the failing seed and a reproduce blob are printed.
+    # No deadline: run_case times each case itself, and stops one that runs away.
     return settings(max_examples=EXAMPLES or default_examples, deadline=None, database=None, print_blob=True,
-                    suppress_health_check=list(HealthCheck))
+                    suppress_health_check=list(HealthCheck),
+                    phases=list(Phase) if shrink else [Phase.explicit, Phase.generate])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,6 +178,16 @@ def _allowed_import(root: str) -> bool:
     return not (named_by_file and is_allowed_module is not None and not is_allowed_module(root))
 
 
+def _reading_source_lines() -> bool:
+    """Whether ``linecache`` is reading a Python file (a warning or traceback quoting its caller)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(f"{os.sep}linecache.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _inside_allowed_import() -> bool:
     outermost = _outermost_import()
     return outermost is not None and _allowed_import(outermost)
@@ -183,7 +219,7 @@ def _judge(event: str, args: tuple) -> str | None:
             mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS)
         if writes:
             return None if _inside_allowed_import() else f"open {path!r} for writing"
-        if isinstance(path, (str, bytes, os.PathLike)):
+        if isinstance(path, (str, bytes, os.PathLike)) and not _reading_source_lines():
             where = os.path.realpath(os.fsdecode(path))
             if not where.startswith(_WATCH.read_roots) and not _inside_allowed_import():
                 return f"read {where} (outside the input and the installed packages)"
@@ -763,13 +799,21 @@ ZIP_EDITS = st.one_of(
     st.tuples(st.just("lie"), POSITIONS, st.sampled_from(["size", "crc", "compressed"]), st.sampled_from(INTS)),
     st.tuples(st.just("method"), POSITIONS, st.sampled_from([8, 12, 14, 9, 99, 1])),
     st.tuples(st.just("deflate"), POSITIONS),
-    st.tuples(st.just("many"), st.sampled_from([1000, 60_000])),
+    st.tuples(st.just("many"), st.sampled_from([1000, 20_000])),  # 20 000 entries: over the 1 MB directory cap
 )
+def _no_large_ints(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(map(_no_large_ints, value.values()))
+    if isinstance(value, list):
+        return all(map(_no_large_ints, value))
+    return not (isinstance(value, int) and abs(value) > 10**5)
+
+
 #: Edits of the saved hyperparameters (see test_fuzz_model_zip_saved_hyperparameters).
-HYPERPARAMETER_EDITS = st.one_of(
-    st.tuples(st.just("plain"), st.sampled_from(HYPERPARAMETER_KEYS), st.sampled_from(HYPERPARAMETER_VALUES)),
-    st.tuples(st.just("plain"), st.sampled_from(HYPERPARAMETER_KEYS), JSON_VALUES),
-)
+_HYPERPARAMETER_VALUES = st.sampled_from(HYPERPARAMETER_VALUES) | JSON_VALUES
+HYPERPARAMETER_EDITS = st.tuples(
+    st.just("plain"), st.sampled_from(HYPERPARAMETER_KEYS),
+    _HYPERPARAMETER_VALUES.filter(_no_large_ints) if "hyperparameter_sizes" in KNOWN_BUGS else _HYPERPARAMETER_VALUES)
 
 
 @dataclass(frozen=True)
@@ -874,10 +918,10 @@ def apply_zip_edits(seed: ZipSeed, edits: list[tuple], payloads: list[bytes], bo
 # YAML
 
 YAML_KEYS = ["policy", "policy_kwargs", "policy_kwargs.net_arch", "policy_kwargs.activation_fn",
-             "policy_kwargs.optimizer_class", "env_kwargs", "normalize", "normalize_kwargs", "n_envs", "n_timesteps",
+             "policy_kwargs.optimizer_class", "env_kwargs", "normalize", "n_envs", "n_timesteps",
              "env_wrapper", "vec_env_wrapper", "frame_stack", "callback", "learning_rate", "clip_range", "n_steps",
              "gamma", "noise_type", "noise_std", "replay_buffer_class", "replay_buffer_kwargs", "rollout_buffer_class",
-             "rollout_buffer_kwargs", "unknown_key", "use_sde", "<<", "default"]
+             "rollout_buffer_kwargs", "unknown_key", "use_sde", "<<", "default", "normalize_kwargs"]
 PYTHON_TAGS = [
     f'!!python/object/apply:os.system ["{SHELL_CODE}"]',
     f'!!python/object/apply:subprocess.Popen [["touch", "{MARKER}"]]',
@@ -885,7 +929,8 @@ PYTHON_TAGS = [
     "!!python/name:os.system", "!!python/module:os", "!!python/object:builtins.object {}",
     f'!!python/object/apply:collections.OrderedDict [[[a, !!python/object/apply:os.system ["{SHELL_CODE}"]]]]',
     "!!python/object/apply:collections.OrderedDict [[[net_arch, [64, 64]]]]",
-    "!!python/object/apply:collections.OrderedDict [1]", "!!python/object/apply:collections.OrderedDict []",
+    "!!python/object/apply:collections.OrderedDict []", "!!python/object/apply:collections.OrderedDict [1]",
+    "!!python/object/apply:collections.OrderedDict [[1]]",
     "!!python/tuple [1, 2]", "!!python/tuple 5", "!!python/bytes AAAA", "!!binary AAAA", "!!set {a, b}",
     "!!omap [a: 1]", "!!timestamp 2001-12-14", "!!float 1e999", "!!int 0x7fffffffffffffffffff",
 ]
@@ -1110,6 +1155,49 @@ def test_seeds_load_cleanly(corpus):
             assert outcome.error is None and outcome.result == [], (seed.label, outcome)
 
 
+#: The minimal input of each failure these tests found: (bug, target, agent index, zip edits or config text).
+FOUND_FAILURES = [
+    # a zip member marked LZMA that is not: _lzma.LZMAError escaped archives.read_member
+    ("lzma", "model_zip", 1, [("method", 0, 14)]),
+    # TypeError escaped read_yaml (configs._ordered_dict)
+    ("ordered_dict", "config", 1, "!!python/object/apply:collections.OrderedDict [1]\n"),
+    ("ordered_dict", "config", 1, "!!python/object/apply:collections.OrderedDict [[1]]\n"),
+    # TypeError escaped load_config (rlhub.config._resolve_normalize)
+    ("normalize_kwargs", "config", 1, "CartPole-v1:\n  normalize: true\n  normalize_kwargs: '5'\n"),
+    ("normalize_kwargs", "config", 1, "CartPole-v1:\n  normalize: true\n  normalize_kwargs: '[1]'\n"),
+    # SB3's own errors escaped load_model for saved values of the wrong type
+    ("hyperparameter_types", "model_zip", 1, [("plain", "n_steps", None)]),  # TypeError
+    ("hyperparameter_types", "model_zip", 1, [("plain", "seed", "8")]),  # TypeError
+    ("hyperparameter_types", "model_zip", 1, [("plain", "clip_range", None)]),  # AssertionError
+    ("hyperparameter_types", "model_zip", 0, [("plain", "rollout_buffer_class", {})]),  # TypeError
+    ("hyperparameter_types", "model_zip", 1, [("plain", "n_steps", 2**63)]),  # ValueError
+    ("hyperparameter_types", "model_zip", 0, [("plain", "policy_kwargs", {"net_arch": [-1]})]),  # RuntimeError
+    # sizes: memory
+    ("hyperparameter_sizes", "model_zip", 0, [("plain", "n_steps", 10**7)]),  # 381 MiB of rollout buffer
+    ("hyperparameter_sizes", "model_zip", 1, [("plain", "n_steps", 10**9)]),  # numpy asked for 15 GiB
+    ("hyperparameter_sizes", "model_zip", 0, [("plain", "policy_kwargs", {"net_arch": [20_000, 20_000]})]),
+]
+
+
+@pytest.mark.parametrize(("bug", "target", "index", "case"), [
+    pytest.param(*case, marks=pytest.mark.xfail(case[0] in KNOWN_BUGS, reason=f"known bug: {case[0]}", strict=False))
+    for case in FOUND_FAILURES], ids=[f"{case[0]}-{number}" for number, case in enumerate(FOUND_FAILURES)])
+def test_found_failures(corpus, bug, target, index, case):
+    """Each failure the fuzzing found, by its minimal input (a known bug's fails until it is fixed)."""
+    agent = corpus.agents[index]
+    failed_before = STATS["found_failures"].failed
+    if target == "config":
+        path = corpus.scratch / "config.yml"
+        path.write_text(case)
+        run_case("found_failures", repr(case), lambda: read_config(path, corpus.yamls[index], agent), case.encode())
+    else:
+        archive = apply_zip_edits(corpus.zips[index], case, list(corpus.payloads.values()), corpus.bomb)
+        path = corpus.scratch / f"{agent.env_id}.zip"
+        path.write_bytes(archive)
+        run_case("found_failures", f"agent={agent.label} edits={case!r}", lambda: load_agent_files(agent, path), archive)
+    assert STATS["found_failures"].failed == failed_before  # (survey mode counts instead of raising)
+
+
 def _sleep_past_budget() -> None:
     time.sleep(3 * TIME_BUDGET)
 
@@ -1202,8 +1290,9 @@ def test_fuzz_model_zip(corpus, data):
 @fuzz_settings(50)
 @given(data=st.data())
 def test_fuzz_model_zip_saved_hyperparameters(corpus, data):
-    """load_model on zips whose ``data`` JSON gives the constructor arguments other values: sizes that
-    allocate (``n_steps``, ``policy_kwargs.net_arch``) and values of the wrong type."""
+    """load_model on zips whose ``data`` JSON gives the constructor arguments other values: values of
+    the wrong type, and sizes that allocate (``n_steps``, ``policy_kwargs.net_arch``; left out while
+    "hyperparameter_sizes" is a known bug)."""
     _fuzz_model_zip(corpus, data, HYPERPARAMETER_EDITS, "model_zip_hyperparameters")
 
 

@@ -29,9 +29,21 @@ def read_file_bounded(path: str | Path, limit: Limit, what: str) -> bytes:
         if not stat.S_ISREG(status.st_mode):
             raise UnsafeAgentError(f"{what} is not a regular file: rlhub reads only files")
         limit.check(status.st_size, what)
-        data = handle.read(limit.value + 1)  # the size on disk can lie too (a file still growing, /proc)
-    limit.check(len(data), what)
-    return data
+        return read_counted(handle, limit, what)  # the size on disk can lie too (a growing file, /proc)
+
+
+def read_counted(stream: IO[bytes], limit: Limit, what: str) -> bytes:
+    """All of ``stream``, read in chunks that are counted: refused one byte past ``limit``."""
+    chunks, size = [], 0
+    while size <= limit.value:
+        chunk = stream.read(min(_CHUNK, limit.value + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit.value:
+        raise limit.exceeded(what)
+    return b"".join(chunks)
 
 
 def read_json(path: str | Path, where: str) -> Any:
@@ -93,22 +105,20 @@ def read_member(archive: zipfile.ZipFile, name: str, where: str, *, limit: Limit
     what = f"{name} in {where}"
     info = archive.getinfo(name)
     limit.check(info.file_size, what)
-    chunks, size = [], 0
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # zipfile inflates bzip2 and LZMA without a bound on each step's output: never read them.
+        raise UnsafeAgentError(f"{what} is compressed with method {info.compress_type}: rlhub reads only stored "
+                               "or deflated members")
     try:
         with archive.open(info) as member:
-            while size <= limit.value:
-                chunk = member.read(min(_CHUNK, limit.value + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
+            data = read_counted(member, limit, what)
+    except UnsafeAgentError:  # over the limit (a RuntimeError, as zipfile's error for encrypted members)
+        raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError) as error:
         raise UnsafeAgentError(f"{what} cannot be read ({error})") from None
-    if size > limit.value:
-        raise limit.exceeded(what)
     if budget is not None:
-        budget.spend(size)
-    return b"".join(chunks)
+        budget.spend(len(data))
+    return data
 
 
 def tensor_file_pickles(data: bytes, where: str) -> list[bytes]:

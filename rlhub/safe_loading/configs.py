@@ -60,8 +60,15 @@ class _TrustedYamlLoader(_KeyCheckingConstructor, _UnsafeBase):  # type: ignore[
 
 
 def _ordered_dict(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-    (pairs,) = loader.construct_sequence(node, deep=True)
-    return {_checked_key(key, node): value for key, value in pairs}
+    # The RL Zoo writes OrderedDict([[key, value], ...]): one argument, a list of pairs.
+    arguments = loader.construct_sequence(node, deep=True) if isinstance(node, yaml.SequenceNode) else None
+    if arguments == []:
+        return {}
+    if not (arguments and len(arguments) == 1 and isinstance(arguments[0], list)
+            and all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in arguments[0])):
+        raise yaml.constructor.ConstructorError(None, None, "found an OrderedDict of something other than pairs",
+                                                node.start_mark)
+    return {_checked_key(key, node): value for key, value in arguments[0]}
 
 
 _ZooYamlLoader.add_constructor("tag:yaml.org,2002:python/object/apply:collections.OrderedDict", _ordered_dict)
@@ -91,6 +98,7 @@ def load_yaml_text(text: str, where: str, *, trust_remote_code: bool = False) ->
     from rlhub.config import ConfigError
 
     caps = limits()
+    caps.yaml_bytes.check(len(text), where)  # characters: a lower bound of the bytes, and free to count
     caps.yaml_bytes.check(len(text.encode("utf-8", "surrogatepass")), where)
     loader = (_TrustedYamlLoader if trust_remote_code else _ZooYamlLoader)(text)
     try:
@@ -105,7 +113,7 @@ def load_yaml_text(text: str, where: str, *, trust_remote_code: bool = False) ->
         raise ConfigError(f"{where} is not valid YAML: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{where} is not valid YAML: {error}") from None
-    except (RecursionError, ValueError, OverflowError) as error:  # too deep; a number out of range
+    except (RecursionError, ValueError, OverflowError, TypeError) as error:  # too deep; a number out of range
         raise ConfigError(f"{where} cannot be read as YAML data ({type(error).__name__}: {str(error)[:200]})") from None
     finally:
         loader.dispose()
@@ -176,7 +184,7 @@ def check_config_section(raw: dict[str, Any], where: str) -> dict[str, Any]:
     from rlhub.config import CLASS_KEYS, expand_import_path, import_entries
 
     section = {key: value for key, value in raw.items() if key != "callback"}
-    for key, path in _import_paths(section, CLASS_KEYS, import_entries):
+    for key, path in _import_paths(section, where, CLASS_KEYS, import_entries):
         full_path = expand_import_path(path)
         refusal = import_refusal(full_path)
         if refusal is not None:
@@ -186,14 +194,15 @@ def check_config_section(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return section
 
 
-def _import_paths(section: dict[str, Any], class_keys: set[str], import_entries: Any) -> list[tuple[str, str]]:
+def _import_paths(section: dict[str, Any], where: str, class_keys: set[str],
+                  import_entries: Any) -> list[tuple[str, str]]:
     """``(key, import path)`` for every import path a section names, expressions included."""
     token_cap = limits().token_chars
     paths: list[tuple[str, str]] = []
 
     def collect_expression(key: str, value: Any) -> None:
         if isinstance(value, str):
-            token_cap.check(len(value), f"the expression of key {key!r}")
+            token_cap.check(len(value), f"{where}, key {key!r}")
             try:
                 tree = ast.parse(value.strip(), mode="eval")
             except (SyntaxError, ValueError, RecursionError, MemoryError):

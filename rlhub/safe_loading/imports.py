@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import types
 from functools import cache
 from typing import Any
 
@@ -91,7 +92,11 @@ def safe_import(path: str, *, where: str = "A downloaded config") -> Any:
         module = ".".join(parts[:split])
         if not is_allowed_module(module):
             continue  # never imported
-        target = _import_attribute(module, parts[split:])
+        try:
+            target = _import_attribute(module, parts[split:])
+        except _OutsideTheAllowList as error:
+            raise unsafe(where, f"names {full_path!r}, which goes through the module {error}, outside the packages "
+                         "a downloaded config may use") from None
         if target is not None:
             reason = _not_importable(target, full_path)
             if reason:
@@ -104,7 +109,10 @@ def resolve_class(module: str, name: str, bases: tuple[type, ...]) -> type | Non
     """The installed class ``module.name`` a pickle names, if it is allow-listed and subclasses ``bases``."""
     if not bases or not is_public_path(module) or not is_public_path(name) or not is_allowed_module(module):
         return None
-    target = _import_attribute(module, name.split("."))
+    try:
+        target = _import_attribute(module, name.split("."))
+    except _OutsideTheAllowList:
+        return None
     if _not_importable(target, f"{module}.{name}") is not None:
         return None
     return target if isinstance(target, type) and issubclass(target, bases) else None
@@ -128,11 +136,21 @@ def _module_prefix(path: str) -> str | None:
     return None
 
 
+class _OutsideTheAllowList(Exception):
+    """An attribute path leads through a module that is not allow-listed (its name is the message)."""
+
+
 def _import_attribute(module: str, attributes: list[str]) -> Any:
-    """``module.attr1.attr2...`` (the caller has checked ``module`` is allowed), None if missing."""
+    """``module.attr1.attr2...`` (the caller has checked ``module`` is allowed), None if missing.
+
+    Never looks up an attribute of a module off the allow-list: a module's ``__getattr__`` may
+    import more (``torch.onnx``, lazily).
+    """
     try:
         target: Any = importlib.import_module(module)
         for attribute in attributes:
+            if isinstance(target, types.ModuleType) and not is_allowed_module(target.__name__):
+                raise _OutsideTheAllowList(target.__name__)
             target = getattr(target, attribute)
     except (ImportError, AttributeError):
         return None

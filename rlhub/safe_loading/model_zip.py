@@ -162,6 +162,7 @@ def load_model(algo_class: type, path: Path, env: Any, *, config: Any = None, de
         policy = config.policy if config is not None else "MlpPolicy"
 
     policy_kwargs = _policy_kwargs(plain, objects, hyperparams, where)
+    _check_architecture(policy_kwargs, params, where)
     hyperparams.pop("policy_kwargs", None)
 
     updates = dict(plain)
@@ -175,16 +176,22 @@ def load_model(algo_class: type, path: Path, env: Any, *, config: Any = None, de
     # As SB3's load: construct, then take the saved attributes; the config supplies only what the
     # zip holds as objects (schedules, classes, noise), so the constructor sees the run's values.
     from_config = {key: value for key, value in hyperparams.items() if key not in updates}
-    model = algo_class(policy=policy, env=env, device=device, _init_setup_model=False, **from_config)
     updates.update(policy_kwargs=policy_kwargs, n_envs=env.num_envs, _last_obs=None)
     for key in ("observation_space", "action_space", "policy_class", "device", "env"):
         updates.pop(key, None)
     updates.update({key: value for key, value in (overrides or {}).items() if key != "policy_kwargs"})
-    model.__dict__.update(updates)
-    model._setup_model()
+    try:
+        model = algo_class(policy=policy, env=env, device=device, _init_setup_model=False, **from_config)
+        model.__dict__.update(updates)
+        model._setup_model()
+    # The saved values are the file's to choose (a buffer size of 10 ** 12, a string for a number),
+    # and SB3 answers them with any kind of error.
+    except Exception as error:  # noqa: BLE001
+        raise UnsafeAgentError(f"the settings in {where} do not build a {algo_class.__name__} "
+                               f"({type(error).__name__}: {str(error)[:200]})") from None
     try:
         model.set_parameters(params, exact_match=True, device=device)
-    except (RuntimeError, ValueError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001  # shapes, names or types that do not fit
         raise UnsafeAgentError(
             f"the weights in {where} do not fit a {algo_class.__name__} built for {env.observation_space} / "
             f"{env.action_space} with policy_kwargs {policy_kwargs}: {str(error)[:500]}"
@@ -221,3 +228,32 @@ def _policy_kwargs(plain: dict[str, Any], objects: dict[str, Any], hyperparams: 
     if isinstance(net_arch, list) and net_arch and isinstance(net_arch[0], dict):  # SB3 < 1.8, as SB3's load
         policy_kwargs["net_arch"] = net_arch[0]
     return policy_kwargs
+
+
+def _check_architecture(policy_kwargs: dict[str, Any], params: dict[str, Any], where: str) -> None:
+    """Refuse ``policy_kwargs`` that describe a network larger than the weights the zip holds.
+
+    SB3 builds and initialises the network before the saved weights are compared with it, so a
+    hostile ``net_arch: [20000, 20000]`` would cost gigabytes first. Every layer width, and every
+    product of adjacent widths (a hidden-to-hidden weight matrix), is at most the number of saved
+    values in a legitimate zip: each unit and each weight of the network is saved.
+    """
+    saved = sum(int(tensor.numel()) for state in params.values() if isinstance(state, dict)
+                for tensor in state.values() if hasattr(tensor, "numel"))
+
+    def widths(value: Any) -> list[list[int]]:
+        if isinstance(value, dict):
+            return [layer for item in value.values() for layer in widths(item)]
+        if isinstance(value, (list, tuple)):
+            ints = [item for item in value if isinstance(item, int) and not isinstance(item, bool)]
+            return [ints] + [layer for item in value if isinstance(item, (list, tuple, dict)) for layer in widths(item)]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [[value]]
+        return []
+
+    for layers in widths(policy_kwargs):
+        sizes = [*layers, *(a * b for a, b in zip(layers, layers[1:]))]
+        if sizes and max(sizes) > max(saved, 1):
+            raise unsafe(f"policy_kwargs in {where}", f"describe a network larger than the {saved:,} values its "
+                         f"weights hold ({max(sizes):,} in one layer): the zip is damaged or hostile")
+

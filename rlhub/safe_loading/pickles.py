@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from typing import Self
-
 from rlhub.safe_loading.errors import UnsafeAgentError, unsafe
 from rlhub.safe_loading.imports import resolve_class, trusted_packages
 from rlhub.safe_loading.limits import Limits, limits
+
+if TYPE_CHECKING:
+    from typing import Self
 
 
 class Placeholder:
@@ -307,8 +307,8 @@ class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     The pure-Python unpickler, not the C one: the C unpickler grows its memo to the largest index a
     pickle stores to (one LONG_BINPUT makes it zero gigabytes before anything can look), and its
     opcodes cannot be hooked. This one keeps the memo in a dict and dispatches through a table, which
-    this class extends to count instructions and to check BUILD, NEWOBJ, SETITEMS, APPENDS, ADDITEMS,
-    FROZENSET and BYTEARRAY8 before they allocate or hash anything.
+    this class extends to count instructions and to check BUILD, NEWOBJ, DICT, SETITEMS, APPENDS,
+    ADDITEMS, FROZENSET and BYTEARRAY8 before they allocate or hash anything.
     """
 
     dispatch: ClassVar[dict[int, Any]] = {}
@@ -349,6 +349,10 @@ class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         args = self.stack.pop()
         cls = self.stack.pop()
         self.append(_newobj(cls, *args, **kwargs))
+
+    def load_dict(self) -> None:
+        items = self.pop_mark()
+        self.append({_checked_key(items[index]): items[index + 1] for index in range(0, len(items) - 1, 2)})
 
     def load_setitem(self) -> None:
         value = self.stack.pop()
@@ -417,6 +421,7 @@ _HOOKS = {
     pickle.SETITEMS: _RestrictedUnpickler.load_setitems, pickle.APPEND: _RestrictedUnpickler.load_append,
     pickle.APPENDS: _RestrictedUnpickler.load_appends, pickle.ADDITEMS: _RestrictedUnpickler.load_additems,
     pickle.FROZENSET: _RestrictedUnpickler.load_frozenset, pickle.BYTEARRAY8: _RestrictedUnpickler.load_bytearray8,
+    pickle.DICT: _RestrictedUnpickler.load_dict,
 }
 _RestrictedUnpickler.dispatch = {
     code: _counted(handler)
