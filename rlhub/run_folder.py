@@ -235,6 +235,7 @@ def load_agent(
     render_mode: str | None = None,
     seed: int | None = None,
     trust_remote_code: bool | None = None,
+    source: str | None = None,
 ) -> LoadedAgent:
     """Load the agent of a run folder with an environment built as it was trained (frozen statistics).
 
@@ -243,14 +244,16 @@ def load_agent(
         (:mod:`rlhub.trust`); any other folder (a download, a clone, a copy) is rebuilt from the
         environment, the manifest and the config without unpickling anything
         (:mod:`rlhub.safe_loading`). False: never unpickle.
+    :param source: where the files came from, for error messages (default: the run folder)
     """
     from rlhub import safe_loading, trust
     from rlhub.config import load_zoo_config
     from rlhub.envs import make_vec_env
 
     run_dir = Path(run_dir)
+    source = source or str(run_dir)
     manifest = Manifest.read(run_dir)
-    algo_class = algorithm_spec(manifest, str(run_dir)).load()
+    algo_class = algorithm_spec(manifest, source).load()
     path = model_file(run_dir, manifest, load_best=load_best, checkpoint=checkpoint)
     statistics = vec_normalize_file(run_dir, load_best=load_best, checkpoint=checkpoint)
     config_path = run_dir / manifest.config_file
@@ -284,8 +287,8 @@ def load_agent(
             model = algo_class.load(path, env=env, device=device)
         else:
             if statistics is not None:  # the statistics are read as numbers, never unpickled
-                env = safe_loading.wrap_vec_normalize(env, safe_loading.read_vec_normalize(statistics))
-            model = safe_loading.load_model(algo_class, path, env, config=config, device=device, source=str(run_dir))
+                env = safe_loading.wrap_vec_normalize(env, safe_loading.read_vec_normalize(statistics, source=source))
+            model = safe_loading.load_model(algo_class, path, env, config=config, device=device, source=source)
     except BaseException:
         env.close()
         raise

@@ -176,7 +176,7 @@ def load_agent(
     with tempfile.TemporaryDirectory(prefix="rlhub-load-") as scratch:
         run_dir = write_run_folder(agent, Path(scratch) / "run", revision=revision_id)
         loaded = run_folder.load_agent(run_dir, device=device, render_mode=render_mode, seed=seed,
-                                       trust_remote_code=trust_remote_code)
+                                       trust_remote_code=trust_remote_code, source=source)
     return dataclasses.replace(loaded, run_dir=folder)
 
 
