@@ -47,7 +47,8 @@ def trusted_packages() -> frozenset[str]:
 def allowed_modules() -> tuple[str, ...]:
     """The allow-list: :data:`ALLOWED_MODULES`, installed :data:`OPTIONAL_MODULES`, each plugin's package."""
     optional = tuple(module for module, package in OPTIONAL_MODULES.items() if _installed(package))
-    return (*ALLOWED_MODULES, *optional, *sorted(f"{package}.*" for package in plugin_packages()))
+    plugins = sorted(f"{package}.*" for package in plugin_packages())
+    return tuple(dict.fromkeys((*ALLOWED_MODULES, *optional, *plugins)))  # the sb3 plugin's packages are listed
 
 
 def is_allowed_module(module: str) -> bool:
