@@ -30,7 +30,9 @@ TEST_FILE = Path(__file__).resolve().parent.parent / "tests" / "test_safe_loadin
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=5000, help="cases per fuzz test (default 5000)")
-    parser.add_argument("-k", dest="select", default="", help="pytest -k expression selecting the tests")
+    parser.add_argument("-k", dest="select", default="test_fuzz or seeds or payloads",
+                        help="pytest -k expression selecting the tests (default: the fuzz tests, the seeds and "
+                             "the payloads; test_found_failures and test_harness_catches fail cases on purpose)")
     parser.add_argument("--strict", action="store_true", help="fail (and shrink) at the first broken property")
     parser.add_argument("--memory-mb", type=int, help="memory budget per case (default: the tests' 64)")
     parser.add_argument("--seconds", type=float, help="time budget per case (default: the tests' 5)")
@@ -48,8 +50,7 @@ def main() -> int:
             env["RLHUB_FUZZ_SECONDS"] = str(args.seconds)
         command = [sys.executable, "-m", "pytest", str(TEST_FILE), "-q", "-p", "no:cacheprovider",
                    "--hypothesis-show-statistics"]
-        if args.select:
-            command += ["-k", args.select]
+        command += ["-k", args.select]
         start = time.perf_counter()
         status = subprocess.call(command, env=env, cwd=TEST_FILE.parent.parent)
         wall = time.perf_counter() - start
