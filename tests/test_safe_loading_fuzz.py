@@ -88,9 +88,6 @@ SURVEY = os.environ.get("RLHUB_FUZZ_SURVEY", "") not in ("", "0")
 #: find it, so each test keeps guarding everything else; delete an entry once it is fixed.
 #: RLHUB_FUZZ_KNOWN_BUGS=1 puts them back in (the benchmark does, to count them).
 KNOWN_BUGS = set() if os.environ.get("RLHUB_FUZZ_KNOWN_BUGS", "") not in ("", "0") else {
-    # load_model builds the agent with the buffer sizes the data JSON gives: n_steps 10**7 allocates
-    # 381 MiB of rollout buffer, 10**9 asks numpy for 15 GiB.
-    "hyperparameter_sizes",
     # The YAML node cap (100 000) is checked after the whole document is composed: a 0.9 MB file of
     # 300 000 values (under the 1 MB cap) costs ~120 MiB and ~3 s before it is refused.
     "yaml_nodes",

@@ -180,6 +180,7 @@ def load_model(algo_class: type, path: Path, env: Any, *, config: Any = None, de
     for key in ("observation_space", "action_space", "policy_class", "device", "env"):
         updates.pop(key, None)
     updates.update({key: value for key, value in (overrides or {}).items() if key != "policy_kwargs"})
+    _check_rollout_size(updates, env, where)
     try:
         model = algo_class(policy=policy, env=env, device=device, _init_setup_model=False, **from_config)
         model.__dict__.update(updates)
@@ -256,4 +257,18 @@ def _check_architecture(policy_kwargs: dict[str, Any], params: dict[str, Any], w
         if sizes and max(sizes) > max(saved, 1):
             raise unsafe(f"policy_kwargs in {where}", f"describe a network larger than the {saved:,} values its "
                          f"weights hold ({max(sizes):,} in one layer): the zip is damaged or hostile")
+
+
+def _check_rollout_size(updates: dict[str, Any], env: Any, where: str) -> None:
+    """Refuse an ``n_steps`` whose rollout buffer would be over the array cap: ``_setup_model``
+    allocates it (observations, actions and four per-step values) before anything else is checked."""
+    import numpy as np
+
+    n_steps = updates.get("n_steps")
+    if not isinstance(n_steps, int) or isinstance(n_steps, bool):
+        return
+    spaces = [env.action_space, *getattr(env.observation_space, "spaces", {"": env.observation_space}).values()]
+    per_step = sum(int(np.prod(space.shape or (1,))) for space in spaces) + 4
+    limits().array_bytes.check(n_steps * env.num_envs * per_step * 4, f"the rollout buffer n_steps in {where} asks "
+                               "for; it")
 
