@@ -10,7 +10,8 @@ REPLAY_NAME = "replay.mp4"
 ENV_KWARGS_NAME = "env_kwargs.yml"
 ZOO_ARGS_NAME = "args.yml"
 METRICS_NAME = "train_eval_metrics.zip"
-#: Written into run folders made from a download; ``load_agent`` then refuses to unpickle by default.
+#: Written into run folders made from a download: where it came from (provenance only; trust is
+#: decided by the signature, see :mod:`rlhub.trust`).
 HUB_SOURCE_NAME = "hub_source.json"
 #: What a download fetches (the replay video and unpacked model folders are not needed to play).
 DOWNLOAD_PATTERNS = ["*.zip", "*.yml", "*.yaml", "*.json", "*.pkl", MODEL_CARD_NAME]

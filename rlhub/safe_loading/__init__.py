@@ -35,7 +35,7 @@ Environment variable                Default   Bounds
 ``RLHUB_SAFE_MAX_PICKLE_OPCODES``   1000000   pickle instructions in one file
 ``RLHUB_SAFE_MAX_PICKLE_GLOBALS``   10000     distinct classes and functions one file names
 ``RLHUB_SAFE_MAX_PICKLE_NODES``     1000000   values in one pickled object, shared ones counted each time
-``RLHUB_SAFE_MAX_YAML_MB``          1         a YAML document, as written and with aliases expanded
+``RLHUB_SAFE_MAX_YAML_MB``          0.25      a YAML document, as written and with aliases expanded
 ``RLHUB_SAFE_MAX_YAML_NODES``       100000    values in a YAML document, aliases expanded
 ``RLHUB_SAFE_MAX_TOKEN_CHARS``      4096      one name in a pickle, number in YAML or config expression
 ==================================  ========  ====================================================

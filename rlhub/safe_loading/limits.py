@@ -72,8 +72,9 @@ class Limits:
     pickle_nodes: Limit = Limit(
         1_000_000, "RLHUB_SAFE_MAX_PICKLE_NODES",
         "the number of values in one pickled object (a value shared by several others counted for each)")
+    # Configs and card front matter are a few kB; parsing is the cost (~130 bytes/ms), so keep this small.
     yaml_bytes: Limit = Limit(
-        1 * MiB, "RLHUB_SAFE_MAX_YAML_MB", "the size of a YAML document (as written, and with its aliases expanded)",
+        MiB // 4, "RLHUB_SAFE_MAX_YAML_MB", "the size of a YAML document (as written, and with its aliases expanded)",
         True)
     yaml_nodes: Limit = Limit(
         100_000, "RLHUB_SAFE_MAX_YAML_NODES", "the number of values in a YAML document (its aliases expanded)")
