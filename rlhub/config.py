@@ -186,7 +186,7 @@ def resolve_section(
     def fail(key: str, message: str) -> ConfigError:
         return ConfigError(f"{where}, key {key!r}: {message}")
 
-    parameters = _constructor_parameters(algo_class)
+    parameters = constructor_parameters(algo_class)
     for key, value in raw.items():
         if key in ZOO_KEYS:
             if not isinstance(value, ZOO_KEYS[key]) or isinstance(value, bool) and bool not in ZOO_KEYS[key]:
@@ -246,7 +246,8 @@ def resolve_section(
     )
 
 
-def _constructor_parameters(algo_class: type) -> dict[str, inspect.Parameter]:
+def constructor_parameters(algo_class: type) -> dict[str, inspect.Parameter]:
+    """The arguments a config may set for ``algo_class`` (all but ``policy``, ``env`` and ``*args``)."""
     signature = inspect.signature(algo_class.__init__)
     return {
         name: parameter

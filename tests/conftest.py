@@ -25,3 +25,22 @@ def _one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def ppo_cartpole_run(tmp_path_factory):
+    """A short ppo run on CartPole-v1, trained (and signed) on this machine."""
+    from rlhub.experiment import TrainOptions, train
+
+    return train(TrainOptions("ppo", "CartPole-v1", n_timesteps=256, log_folder=tmp_path_factory.mktemp("own") / "logs",
+                              seed=0, eval_freq=-1, verbose=0, device="cpu")).run_dir
+
+
+@pytest.fixture(scope="module")
+def ppo_cartpole_package(ppo_cartpole_run, tmp_path_factory):
+    """That agent as ``push-to-hub`` uploads it: a legitimate download."""
+    from rlhub import hub
+
+    folder = tmp_path_factory.mktemp("packaged") / "ppo-CartPole-v1"
+    hub.package(ppo_cartpole_run, folder, n_eval_episodes=1, video_length=0, device="cpu")
+    return folder

@@ -29,8 +29,7 @@ from hostile_files import (
     zip_bomb_member,
 )
 
-from rlhub import hub, trust
-from rlhub.experiment import TrainOptions, train
+from rlhub import trust
 
 PEAK_MEMORY_BYTES = 1 << 30
 REJECT_CPU_SECONDS = 10.0
@@ -83,20 +82,6 @@ def assert_rejected(outcome: Outcome, *phrases: str) -> None:
     assert outcome.cpu_seconds < REJECT_CPU_SECONDS, f"took {outcome.cpu_seconds:.1f} s of CPU: {where}"
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    return train(TrainOptions("ppo", "CartPole-v1", n_timesteps=256, log_folder=tmp_path_factory.mktemp("own") / "logs",
-                              seed=0, eval_freq=-1, verbose=0, device="cpu")).run_dir
-
-
-@pytest.fixture(scope="module")
-def packaged(trained_run, tmp_path_factory):
-    """A legitimate agent as ``push-to-hub`` uploads it."""
-    folder = tmp_path_factory.mktemp("packaged") / "ppo-CartPole-v1"
-    hub.package(trained_run, folder, n_eval_episodes=1, video_length=0, device="cpu")
-    return folder
-
-
 def upload(folder: Path, repo_id: str) -> str:
     from huggingface_hub import HfApi
 
@@ -113,10 +98,10 @@ def tree(root: Path) -> set[str]:
 # 1. Code runs on `rlhub train -i` --------------------------------------------------------------
 
 
-def test_train_i_never_unpickles_a_downloaded_model(packaged, hub_server, tmp_path):
+def test_train_i_never_unpickles_a_downloaded_model(ppo_cartpole_package, hub_server, tmp_path):
     marker = tmp_path / "payload_ran"
     repo = tmp_path / "repo"
-    shutil.copytree(packaged, repo)
+    shutil.copytree(ppo_cartpole_package, repo)
     plant_in_data(model_zip(repo), "policy_class", code_payload(marker))
     upload(repo, "mallory/evil-model")
     assert rlhub("load-from-hub", "--repo-id", "mallory/evil-model", "-f", "rl_trained", cwd=tmp_path).exit_code == 0
@@ -127,7 +112,7 @@ def test_train_i_never_unpickles_a_downloaded_model(packaged, hub_server, tmp_pa
     assert not marker.exists()
 
     # Statistics next to a clean model are read as data too.
-    shutil.copyfile(model_zip(packaged), downloaded)
+    shutil.copyfile(model_zip(ppo_cartpole_package), downloaded)
     (downloaded.parent / "vec_normalize.pkl").write_bytes(code_payload(marker))
     outcome = rlhub("train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 64, "-i", downloaded, cwd=tmp_path)
     assert_rejected(outcome, "vec_normalize.pkl", "would call builtins.exec")
@@ -139,9 +124,9 @@ def test_train_i_never_unpickles_a_downloaded_model(packaged, hub_server, tmp_pa
     assert marker.read_text() == "pwned"
 
 
-def test_a_downloaded_agent_continues_training_as_data_and_an_own_run_as_saved(packaged, trained_run, hub_server,
+def test_a_downloaded_agent_continues_training_as_data_and_an_own_run_as_saved(ppo_cartpole_package, ppo_cartpole_run, hub_server,
                                                                             tmp_path):
-    upload(packaged, "alice/ppo-CartPole-v1")
+    upload(ppo_cartpole_package, "alice/ppo-CartPole-v1")
     assert rlhub("load-from-hub", "--repo-id", "alice/ppo-CartPole-v1", "-f", "rl_trained", cwd=tmp_path).exit_code == 0
     downloaded = tmp_path / "rl_trained" / "ppo" / "CartPole-v1_1" / "ppo-CartPole-v1.zip"
     assert not trust.is_trusted(downloaded)
@@ -149,7 +134,7 @@ def test_a_downloaded_agent_continues_training_as_data_and_an_own_run_as_saved(p
                     cwd=tmp_path)
     assert outcome.exit_code == 0, outcome.output
 
-    own = trained_run / "CartPole-v1.zip"
+    own = ppo_cartpole_run / "CartPole-v1.zip"
     assert trust.is_trusted(own)  # signed by `rlhub train` on this machine: continues without any flag
     outcome = rlhub("train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 64, "-i", own, "--eval-freq", -1,
                     cwd=tmp_path)
@@ -169,12 +154,12 @@ def test_a_downloaded_agent_continues_training_as_data_and_an_own_run_as_saved(p
     ("model_file", "../../../../outside.zip", "model_file"),
     ("vec_normalize_file", "/proc/self/environ", "vec_normalize_file"),
 ])
-def test_a_manifest_cannot_choose_paths(packaged, hub_server, tmp_path, field, value, phrase):
+def test_a_manifest_cannot_choose_paths(ppo_cartpole_package, hub_server, tmp_path, field, value, phrase):
     victim = tmp_path / "victim"
     (victim / "CartPole-v1_1").mkdir(parents=True)
     (victim / "CartPole-v1_1" / "precious.txt").write_text("keep me")
     repo = tmp_path / "repo"
-    shutil.copytree(packaged, repo)
+    shutil.copytree(ppo_cartpole_package, repo)
     manifest = json.loads((repo / "rlhub.json").read_text())
     value = str(victim) if value == "/tmp/rlhub-victim" else value
     (repo / "rlhub.json").write_text(json.dumps({**manifest, field: value}))
@@ -190,8 +175,8 @@ def test_a_manifest_cannot_choose_paths(packaged, hub_server, tmp_path, field, v
     assert_rejected(rlhub("enjoy", "--repo-id", "mallory/paths", "--no-render", cwd=work), phrase)
 
 
-def test_force_replaces_only_a_folder_rlhub_made(packaged, hub_server, tmp_path):
-    upload(packaged, "alice/ppo-CartPole-v1")
+def test_force_replaces_only_a_folder_rlhub_made(ppo_cartpole_package, hub_server, tmp_path):
+    upload(ppo_cartpole_package, "alice/ppo-CartPole-v1")
     mine = tmp_path / "rl_trained" / "ppo" / "CartPole-v1_1"
     mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("my notes")
@@ -231,9 +216,9 @@ def _plant_zip_bomb(repo: Path) -> None:
 
 @pytest.mark.parametrize("plant", [_plant_bytearray, _plant_shared_references, _plant_object_array, _plant_yaml_bomb,
                                    _plant_zip_bomb], ids=lambda plant: plant.__name__[len("_plant_"):])
-def test_hostile_files_cannot_exhaust_memory_or_time(packaged, hub_server, tmp_path, plant):
+def test_hostile_files_cannot_exhaust_memory_or_time(ppo_cartpole_package, hub_server, tmp_path, plant):
     repo = tmp_path / "repo"
-    shutil.copytree(packaged, repo)
+    shutil.copytree(ppo_cartpole_package, repo)
     plant(repo)
     upload(repo, "mallory/bomb")
     assert_rejected(rlhub("enjoy", "--repo-id", "mallory/bomb", "--no-render", "-n", 10, cwd=tmp_path))
@@ -248,9 +233,9 @@ def test_hostile_files_cannot_exhaust_memory_or_time(packaged, hub_server, tmp_p
     ("policy_kwargs", "dict(optimizer_class=torch.utils.bottleneck.__main__.main)"),
     ("policy", "torch.utils.model_dump.__main__.X"),
 ])
-def test_a_downloaded_config_imports_only_allow_listed_classes(packaged, hub_server, tmp_path, key, value):
+def test_a_downloaded_config_imports_only_allow_listed_classes(ppo_cartpole_package, hub_server, tmp_path, key, value):
     repo = tmp_path / "repo"
-    shutil.copytree(packaged, repo)
+    shutil.copytree(ppo_cartpole_package, repo)
     config = yaml.safe_load((repo / "config.yml").read_text())
     (repo / "config.yml").write_text(yaml.safe_dump({**config, key: value}))
     upload(repo, "mallory/imports")
@@ -262,11 +247,11 @@ def test_a_downloaded_config_imports_only_allow_listed_classes(packaged, hub_ser
 # 5. Trust fails open ------------------------------------------------------------------------
 
 
-def test_trust_is_proven_never_presumed(packaged, trained_run, tmp_path):
+def test_trust_is_proven_never_presumed(ppo_cartpole_package, ppo_cartpole_run, tmp_path):
     marker = tmp_path / "payload_ran"
     # A repo fetched with `git clone` (no hub_source.json) and put where run folders live.
     cloned = tmp_path / "logs" / "ppo" / "CartPole-v1_1"
-    shutil.copytree(packaged, cloned)
+    shutil.copytree(ppo_cartpole_package, cloned)
     plant_in_data(model_zip(cloned), "policy_class", code_payload(marker))
     assert_rejected(rlhub("enjoy", "-f", cloned, "--no-render", "-n", 10, cwd=tmp_path), "would call builtins.exec")
 
@@ -287,7 +272,7 @@ def test_trust_is_proven_never_presumed(packaged, trained_run, tmp_path):
 
     # An own run whose model was swapped after signing.
     own = tmp_path / "own"
-    shutil.copytree(trained_run, own)
+    shutil.copytree(ppo_cartpole_run, own)
     assert trust.is_trusted(own / "CartPole-v1.zip")
     plant_in_data(own / "CartPole-v1.zip", "policy_class", code_payload(marker))
     assert not trust.is_trusted(own / "CartPole-v1.zip")

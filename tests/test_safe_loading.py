@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hostile_files import zip_bomb_member
 from stable_baselines3 import PPO
 
 from rlhub import hub
 from rlhub.config import ConfigError, parse_expression, resolve_section
-from rlhub.experiment import TrainOptions, train
 from rlhub.safe_loading import (
     Limit,
     Limits,
@@ -72,25 +72,11 @@ def global_opcode(module: str, name: str) -> bytes:
     return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    return train(TrainOptions("ppo", "CartPole-v1", n_timesteps=256, log_folder=tmp_path_factory.mktemp("own") / "logs",
-                              seed=0, eval_freq=-1, verbose=0, device="cpu")).run_dir
-
-
-@pytest.fixture(scope="module")
-def packaged(trained_run, tmp_path_factory):
-    """The agent as ``push-to-hub`` uploads it."""
-    folder = tmp_path_factory.mktemp("packaged") / "ppo-CartPole-v1"
-    hub.package(trained_run, folder, n_eval_episodes=1, video_length=0)
-    return folder
-
-
 @pytest.fixture
-def model_zip(packaged, tmp_path):
+def model_zip(ppo_cartpole_package, tmp_path):
     """A copy of the packaged model zip, to plant attacks in."""
     path = tmp_path / "ppo-CartPole-v1.zip"
-    path.write_bytes((packaged / "ppo-CartPole-v1.zip").read_bytes())
+    path.write_bytes((ppo_cartpole_package / "ppo-CartPole-v1.zip").read_bytes())
     return path
 
 
@@ -118,8 +104,8 @@ def plant_in_data(path: Path, key: str, pickled: bytes) -> None:
 # Legitimate files --------------------------------------------------------------------------------
 
 
-def test_a_legitimate_agent_still_loads(packaged):
-    agent, seconds = cpu_time(hub.load, packaged, device="cpu")
+def test_a_legitimate_agent_still_loads(ppo_cartpole_package):
+    agent, seconds = cpu_time(hub.load, ppo_cartpole_package, device="cpu")
     assert isinstance(agent, PPO), agent
     assert seconds < 30
 
@@ -219,9 +205,9 @@ def billion_laughs(levels: int = 12) -> str:
     return "\n".join(lines) + f"\npolicy_kwargs: {{net_arch: *a{levels - 1}}}\n"
 
 
-def test_c_a_yaml_alias_bomb_is_refused_before_it_is_built(packaged, tmp_path):
+def test_c_a_yaml_alias_bomb_is_refused_before_it_is_built(ppo_cartpole_package, tmp_path):
     config = tmp_path / "config.yml"
-    config.write_text(billion_laughs() + (packaged / "config.yml").read_text())
+    config.write_text(billion_laughs() + (ppo_cartpole_package / "config.yml").read_text())
     error, seconds = cpu_time(load_config, config, "ppo", "CartPole-v1", PPO)
     assert isinstance(error, ResourceLimitError) and seconds < FAST, error
     assert "config.yml" in str(error) and "RLHUB_SAFE_MAX_YAML_NODES" in str(error)
@@ -239,21 +225,9 @@ def test_c_a_yaml_alias_bomb_is_refused_before_it_is_built(packaged, tmp_path):
 # (d) Zip members inflated in memory ----------------------------------------------------------------
 
 
-def zeros_member(path: Path, name: str, size: int) -> None:
-    """Add (or replace) a deflated member of ``size`` zero bytes, streamed: about 1 MB per GB."""
-    members = {key: value for key, value in zip_members(path).items() if key != name}
-    write_zip(path, members)
-    with zipfile.ZipFile(path, "a") as archive:
-        info = zipfile.ZipInfo(name)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with archive.open(info, "w", force_zip64=True) as handle:
-            for _ in range(size >> 20):
-                handle.write(bytes(1 << 20))
-
-
 def test_d_a_zip_bomb_member_is_refused_by_its_declared_size(model_zip, monkeypatch):
     monkeypatch.setenv("RLHUB_SAFE_MAX_FILE_MB", "4")
-    zeros_member(model_zip, "policy.pth", 64 << 20)
+    zip_bomb_member(model_zip, "policy.pth", 64 << 20)
     tracemalloc.start()
     try:
         error, seconds = cpu_time(read_model_zip, model_zip)
@@ -442,8 +416,8 @@ def test_g_the_importer_refuses_everything_else(path, reason):
     assert not {name for name in set(sys.modules) - before if "__main__" in name or name.startswith("torch.hub")}
 
 
-def test_g_a_downloaded_config_cannot_import_a_main_module(packaged, tmp_path):
-    config = yaml.safe_load((packaged / "config.yml").read_text())
+def test_g_a_downloaded_config_cannot_import_a_main_module(ppo_cartpole_package, tmp_path):
+    config = yaml.safe_load((ppo_cartpole_package / "config.yml").read_text())
     for key, value in [("env_wrapper", "torch.utils.model_dump.__main__.X"),
                        ("policy_kwargs", "dict(activation_fn=torch.utils.model_dump.__main__.X)"),
                        ("replay_buffer_class", "torch.utils.bottleneck.__main__.main"),
@@ -457,8 +431,8 @@ def test_g_a_downloaded_config_cannot_import_a_main_module(packaged, tmp_path):
         check_config_section({"policy_kwargs": "dict(activation_fn=torch.utils.model_dump.X)"}, "config.yml")
 
 
-def test_g_downloaded_configs_use_the_safe_importer_and_local_ones_import_as_before(packaged, tmp_path):
-    config = yaml.safe_load((packaged / "config.yml").read_text())
+def test_g_downloaded_configs_use_the_safe_importer_and_local_ones_import_as_before(ppo_cartpole_package, tmp_path):
+    config = yaml.safe_load((ppo_cartpole_package / "config.yml").read_text())
     (tmp_path / "config.yml").write_text(yaml.safe_dump({**config, "policy_kwargs": "dict(activation_fn=nn.Tanh)"}))
     loaded = load_config(tmp_path / "config.yml", "ppo", "CartPole-v1", PPO)
     import torch

@@ -54,7 +54,7 @@ def download(repo_id: str, *, revision: str | None = None, token: str | None = N
 def write_run_folder(agent: RepoAgent, run_dir: Path, *, revision: str | None = None) -> Path:
     """Turn a downloaded agent into an rlhub run folder that ``enjoy`` and ``load_agent`` accept."""
     from rlhub import registry, trust
-    from rlhub.config import ZOO_KEYS, _constructor_parameters
+    from rlhub.config import ZOO_KEYS, constructor_parameters
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def write_run_folder(agent: RepoAgent, run_dir: Path, *, revision: str | None = 
         manifest.vec_normalize_file = None
     section = dict(agent.config_section)
     try:  # keys this rlhub does not know (older RL Zoo versions) do not matter to play: drop them
-        parameters = _constructor_parameters(registry.get_algorithm(manifest.algo_id).load())
+        parameters = constructor_parameters(registry.get_algorithm(manifest.algo_id).load())
         section = {key: value for key, value in section.items() if key in ZOO_KEYS or key in parameters}
     except Exception:
         pass
