@@ -1173,6 +1173,9 @@ FOUND_FAILURES = [
     ("hyperparameter_sizes", "model_zip", 0, [("plain", "n_steps", 10**7)]),  # 381 MiB of rollout buffer
     ("hyperparameter_sizes", "model_zip", 1, [("plain", "n_steps", 10**9)]),  # numpy asked for 15 GiB
     ("network_size", "model_zip", 0, [("plain", "policy_kwargs", {"net_arch": [20_000, 20_000]})]),  # 1.5 GB
+    # a state dict renamed to tensors.pth: its names set as variables, AttributeError escaped load_model
+    ("variable_names", "model_zip", 1, [("plain", "start_time", [1000000000]), ("duplicate", 345180266, []),
+                                        ("rename", 8980, "tensors.pth")]),
     # memory: 300 000 YAML values in 0.9 MB, composed before the node cap is checked
     ("yaml_nodes", "config", 1, "CartPole-v1:\n  policy: [" + "1, " * 300_000 + "]\n"),
 ]

@@ -198,8 +198,13 @@ def load_model(algo_class: type, path: Path, env: Any, *, config: Any = None, de
             f"{env.action_space} with policy_kwargs {policy_kwargs}: {str(error)[:500]}"
         ) from None
     for name, value in (pytorch_variables or {}).items():
-        if value is not None:
+        if value is None:
+            continue
+        try:  # as SB3's load; a variable the algorithm does not have is a damaged or foreign file
             recursive_setattr(model, f"{name}.data", value.data)
+        except (AttributeError, TypeError, RuntimeError) as error:
+            raise UnsafeAgentError(f"the variable {name!r} in {where} does not fit a {algo_class.__name__}: "
+                                   f"{str(error)[:200]}") from None
     if getattr(model, "use_sde", False):
         model.policy.reset_noise()
     return model
