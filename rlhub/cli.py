@@ -60,6 +60,22 @@ def parse_key_values(items: tuple[str, ...], what: str) -> dict[str, Any]:
     return parsed
 
 
+def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--device``: a device torch knows; say so when CUDA is asked for and SB3 will use the CPU."""
+    if value == "auto":
+        return value
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise click.BadParameter(f"{value!r} is not a device: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        click.secho(f"--device {value}: no CUDA GPU is available here, so rlhub runs on the CPU", fg="yellow",
+                    err=True)
+    return value
+
+
 def fail(error: Exception) -> None:
     """Print an error the user can act on, without a traceback."""
     click.secho(f"Error: {error}", fg="red", err=True)
@@ -90,7 +106,7 @@ def main() -> None:
 @click.option("--env", "env_id", required=True, help="Environment id, or module:EnvId.")
 @click.option("-n", "--n-timesteps", type=int, default=None, help="Override the config's budget.")
 @click.option("-f", "--log-folder", default="logs", show_default=True, type=click.Path(file_okay=False))
-@click.option("--seed", type=int, default=None)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (0 or more).")
 @click.option("--n-envs", type=int, default=None, help="Override the config's number of environments.")
 @click.option("--vec-env", type=click.Choice(["dummy", "subproc"]), default="dummy", show_default=True)
 @click.option("--env-kwargs", cls=MultiValueOption, multiple=True, help="key:value ... for gym.make.")
@@ -98,11 +114,12 @@ def main() -> None:
 @click.option("-conf", "--conf-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A zoo config file to use instead of the shipped one.")
 @click.option("--eval-freq", type=int, default=25_000, show_default=True, help="Evaluate every N steps (<=0: never).")
-@click.option("--eval-episodes", type=int, default=5, show_default=True)
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--save-freq", type=int, default=-1, show_default=True, help="Checkpoint every N steps (<=0: never).")
 @click.option("-tb", "--tensorboard-log", default=None, help="TensorBoard folder (default: the run folder).")
 @click.option("--progress", is_flag=True, help="Show a progress bar.")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True, callback=check_device,
+              help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--num-threads", type=int, default=1, show_default=True,
               help="torch CPU threads (small networks are fastest on 1; <=0: torch's default).")
 @click.option("-i", "--trained-agent", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -126,7 +143,7 @@ def train(algo_id: str, env_id: str, env_kwargs: tuple[str, ...], hyperparams: t
         fail(error)
     if result.interrupted:
         click.secho(f"Interrupted: model saved to {result.run_dir}", fg="yellow")
-        return
+        sys.exit(128 + int(result.stop_signal or 2))  # 130 for SIGINT, 143 for SIGTERM, as shells report
     click.echo(f"Trained {result.timesteps} steps in {result.wall_time:.1f} s "
                f"({result.steps_per_second:.0f} steps/s); run folder: {result.run_dir}")
     from rlhub.run_folder import load_agent
@@ -145,12 +162,13 @@ def train(algo_id: str, env_id: str, env_kwargs: tuple[str, ...], hyperparams: t
 @click.option("--load-best", is_flag=True, help="Load best_model.zip.")
 @click.option("--load-checkpoint", type=int, default=None, help="Load the checkpoint saved at N steps.")
 @click.option("-n", "--n-timesteps", type=int, default=1000, show_default=True)
-@click.option("--n-episodes", type=int, default=None, help="Stop after N episodes instead.")
+@click.option("--n-episodes", type=click.IntRange(min=1), default=None, help="Stop after N episodes instead.")
 @click.option("--no-render", is_flag=True, help="Do not open a window.")
 @click.option("--deterministic/--stochastic", default=True, show_default=True)
 @click.option("--record-video", type=click.Path(dir_okay=False), default=None, help="Write an mp4 here.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, callback=check_device,
+              help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--repo-id", default=None, help="Play the agent of this Hugging Face Hub repo (downloaded, cached).")
 @click.option("--trust-remote-code", is_flag=True,
               help="Unpickle the downloaded model and statistics as SB3 does (runs any code they hold).")
@@ -311,12 +329,13 @@ def hub_errors() -> tuple[type[Exception], ...]:
 @click.option("--private", is_flag=True, default=None, help="Create the repo private.")
 @click.option("--local-dir", type=click.Path(file_okay=False), default=None,
               help="Only package the agent into this folder; push nothing.")
-@click.option("--n-eval-episodes", type=int, default=10, show_default=True)
+@click.option("--n-eval-episodes", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("-n", "--video-length", type=int, default=1000, show_default=True,
               help="Steps recorded to replay.mp4 (0: no video).")
 @click.option("--deterministic/--stochastic", default=None, help="Default: deterministic except on Atari.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, callback=check_device,
+              help="auto, cpu, cuda, cuda:N or mps.")
 def push_to_hub(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, load_best: bool,
                 load_checkpoint: int | None, repo_id: str | None, commit_message: str | None, private: bool | None,
                 local_dir: str | None, n_eval_episodes: int, video_length: int, deterministic: bool | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from rlhub.run_folder import (
     VEC_NORMALIZE_NAME,
     Manifest,
     new_run_dir,
+    write_atomically,
 )
 
 
@@ -60,6 +62,8 @@ class TrainResult:
     wall_time: float
     cpu_time: float  # of this process during learn(): unlike wall time, other processes cannot inflate it
     interrupted: bool
+    #: the signal that interrupted training (SIGINT for a second Ctrl-C), None if it ran to the end
+    stop_signal: int | None = None
 
     @property
     def steps_per_second(self) -> float:
@@ -136,23 +140,23 @@ def train(options: TrainOptions) -> TrainResult:
     model_path = run_dir / manifest.model_file
     started, cpu_started = time.perf_counter(), time.process_time()
     steps_before = model.num_timesteps
-    interrupted = False
+    stop_signal = None
     try:
         model.learn(config.n_timesteps, callback=callbacks, reset_num_timesteps=not options.trained_agent,
                     tb_log_name=spec.algo_id)
-        interrupted = stop_on_signal.stop_requested
+        stop_signal = stop_on_signal.signal_received
     except KeyboardInterrupt:
-        interrupted = True  # a second Ctrl-C: still save what was learned, below
+        stop_signal = signal.SIGINT  # a second Ctrl-C: still save what was learned, below
     finally:
         wall_time, cpu_time = time.perf_counter() - started, time.process_time() - cpu_started
-        model.save(model_path)
+        write_atomically(model_path, model.save)
         vec_normalize = model.get_vec_normalize_env()
         if vec_normalize is not None:
-            vec_normalize.save(str(run_dir / VEC_NORMALIZE_NAME))
+            write_atomically(run_dir / VEC_NORMALIZE_NAME, lambda path: vec_normalize.save(str(path)))
         env.close()
         trust.sign(run_dir)  # from now on rlhub unpickles these files without asking (see rlhub.trust)
     return TrainResult(run_dir, model, config, manifest, model.num_timesteps - steps_before, wall_time, cpu_time,
-                       interrupted)
+                       stop_signal is not None, stop_signal)
 
 
 def _trained_agent_files(options: TrainOptions) -> tuple[Path | None, Path | None, bool]:

@@ -7,7 +7,9 @@ never have to guess which class made it.
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -144,6 +146,19 @@ class Manifest:
             sb3_version=stable_baselines3.__version__,
             **values,
         )
+
+
+def write_atomically(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Have ``write`` write ``path`` under a temporary name in the same folder, then rename it into
+    place: a full disk or a crash leaves the previous file whole, never a truncated one."""
+    path = Path(path)
+    scratch = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        write(scratch)
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return path
 
 
 def new_run_dir(log_folder: str | Path, algo_id: str, env_id: str) -> Path:

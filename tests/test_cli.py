@@ -140,7 +140,7 @@ def test_interrupted_training_saves_the_model(tmp_path, signal_number):
         time.sleep(0.2)
     process.send_signal(signal_number)
     stdout, stderr = process.communicate(timeout=180)
-    assert process.returncode == 0, stderr
+    assert process.returncode == 128 + signal_number, stderr  # 130 / 143: scripts can tell it was stopped
     assert "Interrupted: model saved" in stdout
     from stable_baselines3 import PPO
 
@@ -200,3 +200,59 @@ def test_steps_to_bar_reads_the_evaluations(tmp_path):
              results=np.array([[10.0, 20.0], [480.0, 460.0], [500.0, 500.0]]))
     assert _steps_to_bar(tmp_path, 470) == 200
     assert _steps_to_bar(tmp_path, 600) is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", -1], "--seed"),
+    (["--eval-episodes", 0], "--eval-episodes"),
+    (["--device", "banana"], "'banana' is not a device"),
+])
+def test_bad_option_values_are_refused_before_anything_is_written(tmp_path, args, message):
+    output = run("train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 64, "-f", tmp_path / "logs", *args, expect=2)
+    assert message in output and "Traceback" not in output
+    assert not (tmp_path / "logs").exists()
+
+
+def test_cuda_without_a_gpu_says_it_runs_on_the_cpu(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    result = CliRunner().invoke(main, ["train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 64, "-f",
+                                       str(tmp_path), "--device", "cuda", "--eval-freq", -1, "-q"])
+    assert result.exit_code == 0, result.output
+    assert "no CUDA GPU is available here, so rlhub runs on the CPU" in result.output
+
+
+def test_a_damaged_model_gets_a_clear_error(trained_run, tmp_path):
+    import shutil
+
+    logs, _ = trained_run
+    damaged = tmp_path / "CartPole-v1_1"
+    shutil.copytree(logs / "ppo" / "CartPole-v1_1", damaged)
+    model = damaged / "CartPole-v1.zip"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])  # cut in half, as by a full disk
+    output = run("enjoy", "-f", damaged, "--no-render", "-n", 10, expect=2)
+    assert "CartPole-v1.zip" in output and "Traceback" not in output
+    assert "is not a readable zip file" in output or "not a Stable-Baselines3 model" in output
+    model.write_bytes(b"not a zip at all")
+    output = run("train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 64, "-i", model, "-f", tmp_path / "logs",
+                  expect=2)
+    assert "is not a readable zip file" in output and not (tmp_path / "logs").exists()
+
+
+def test_saves_are_atomic(tmp_path):
+    from rlhub.run_folder import write_atomically
+
+    path = tmp_path / "CartPole-v1.zip"
+    path.write_bytes(b"the previous model")
+
+    def disk_full(scratch):
+        scratch.write_bytes(b"half a mod")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_atomically(path, disk_full)
+    assert path.read_bytes() == b"the previous model" and [p.name for p in tmp_path.iterdir()] == [path.name]
+    write_atomically(path, lambda scratch: scratch.write_bytes(b"the new model"))
+    assert path.read_bytes() == b"the new model" and [p.name for p in tmp_path.iterdir()] == [path.name]

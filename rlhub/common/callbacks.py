@@ -92,12 +92,15 @@ class StopOnSignal(BaseCallback):
     def __init__(self) -> None:
         super().__init__()
         self.stop_requested = False
+        #: the signal that asked to stop (for the exit status: 128 + signal, as shells report it)
+        self.signal_received: int | None = None
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.stop_requested:
             raise KeyboardInterrupt
         self.stop_requested = True
+        self.signal_received = signum
 
     def _on_training_start(self) -> None:
         for signum in self.SIGNALS:
