@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -107,36 +108,22 @@ def train(options: TrainOptions) -> TrainResult:
     _check_spaces(spec, config, options)
     trained_model, trained_stats, unpickle = _trained_agent_files(options)
     run_dir = new_run_dir(options.log_folder, spec.algo_id, options.env_id)
-    (run_dir / CONFIG_NAME).write_text(config.to_yaml())
-
-    env = build_env(config, options, n_envs=config.n_envs, monitor_dir=run_dir, seed=options.seed,
-                    vec_normalize_path=trained_stats if unpickle else None)
-
-    manifest = Manifest.for_run(
-        spec, options.env_id, env_kwargs=dict(options.env_kwargs), seed=options.seed,
-        n_timesteps=config.n_timesteps, vec_normalize_file=VEC_NORMALIZE_NAME if config.normalize is not None else None,
-    )
-    manifest.write(run_dir)
-
-    if options.num_threads > 0:
-        import torch
-
-        torch.set_num_threads(options.num_threads)
-    tensorboard_log = str(options.tensorboard_log or run_dir / "tensorboard")
-    hyperparams = dict(config.hyperparams)
-    if config.noise is not None:
-        hyperparams["action_noise"] = make_action_noise(config.noise, env.action_space)
-    if trained_model is not None:
-        model = _continue_from(trained_model, trained_stats, unpickle, algo_class, env, config, options,
-                               dict(hyperparams, tensorboard_log=tensorboard_log, seed=options.seed))
-    else:
-        model = algo_class(config.policy, env, seed=options.seed, device=options.device, verbose=options.verbose,
-                           tensorboard_log=tensorboard_log, **hyperparams)
+    env = None
+    try:
+        model, env, manifest = _build(spec, config, algo_class, options, run_dir, trained_model, trained_stats,
+                                      unpickle)
+        callbacks = _callbacks(config, options, run_dir, env)
+    except BaseException:
+        # Nothing was learned yet: leave no half-made folder for `enjoy` to pick as the latest run.
+        if env is not None:
+            env.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
     from rlhub.common.callbacks import StopOnSignal
 
     stop_on_signal = StopOnSignal()
-    callbacks = [stop_on_signal, *_callbacks(config, options, run_dir, env)]
+    callbacks = [stop_on_signal, *callbacks]
     model_path = run_dir / manifest.model_file
     started, cpu_started = time.perf_counter(), time.process_time()
     steps_before = model.num_timesteps
@@ -157,6 +144,41 @@ def train(options: TrainOptions) -> TrainResult:
         trust.sign(run_dir)  # from now on rlhub unpickles these files without asking (see rlhub.trust)
     return TrainResult(run_dir, model, config, manifest, model.num_timesteps - steps_before, wall_time, cpu_time,
                        stop_signal is not None, stop_signal)
+
+
+def _build(spec: Any, config: ZooConfig, algo_class: type, options: TrainOptions, run_dir: Path,
+           trained_model: Path | None, trained_stats: Path | None, unpickle: bool) -> tuple[Any, Any, Manifest]:
+    """The run folder's config and manifest, the training env and the agent (new or continued)."""
+    (run_dir / CONFIG_NAME).write_text(config.to_yaml())
+
+    env = build_env(config, options, n_envs=config.n_envs, monitor_dir=run_dir, seed=options.seed,
+                    vec_normalize_path=trained_stats if unpickle else None)
+
+    manifest = Manifest.for_run(
+        spec, options.env_id, env_kwargs=dict(options.env_kwargs), seed=options.seed,
+        n_timesteps=config.n_timesteps, vec_normalize_file=VEC_NORMALIZE_NAME if config.normalize is not None else None,
+    )
+    manifest.write(run_dir)
+
+    if options.num_threads > 0:
+        import torch
+
+        torch.set_num_threads(options.num_threads)
+    tensorboard_log = str(options.tensorboard_log or run_dir / "tensorboard")
+    hyperparams = dict(config.hyperparams)
+    if config.noise is not None:
+        hyperparams["action_noise"] = make_action_noise(config.noise, env.action_space)
+    try:
+        if trained_model is not None:
+            model = _continue_from(trained_model, trained_stats, unpickle, algo_class, env, config, options,
+                                   dict(hyperparams, tensorboard_log=tensorboard_log, seed=options.seed))
+        else:
+            model = algo_class(config.policy, env, seed=options.seed, device=options.device,
+                               verbose=options.verbose, tensorboard_log=tensorboard_log, **hyperparams)
+    except BaseException:
+        env.close()
+        raise
+    return model, env, manifest
 
 
 def _trained_agent_files(options: TrainOptions) -> tuple[Path | None, Path | None, bool]:

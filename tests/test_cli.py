@@ -256,3 +256,12 @@ def test_saves_are_atomic(tmp_path):
     assert path.read_bytes() == b"the previous model" and [p.name for p in tmp_path.iterdir()] == [path.name]
     write_atomically(path, lambda scratch: scratch.write_bytes(b"the new model"))
     assert path.read_bytes() == b"the new model" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_run_that_fails_before_learning_leaves_no_folder(tmp_path):
+    from rlhub.experiment import TrainOptions, train
+
+    with pytest.raises(Exception, match="NoSuchPolicy"):
+        train(TrainOptions("ppo", "CartPole-v1", n_timesteps=64, log_folder=tmp_path, eval_freq=-1, verbose=0,
+                           hyperparams={"policy": "NoSuchPolicy"}))
+    assert list((tmp_path / "ppo").iterdir()) == []  # enjoy's "latest run" stays the latest complete one
