@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,10 @@ import numpy as np
 import yaml
 
 from rlhub.config import ConfigError
+from rlhub.errors import user_errors
+from rlhub.evaluation import evaluate
+from rlhub.experiment import TrainOptions, train, validate_options
+from rlhub.run_folder import load_agent, write_atomically
 
 QUICK_TIMESTEPS = 2_000
 _ROW_KEYS = {"algo", "env", "timesteps", "seeds", "bar", "min_seeds", "eval_episodes", "eval_freq", "env_kwargs",
@@ -53,17 +57,23 @@ class BenchmarkRow:
     peer: str | None = None
     stop_at_bar: bool = False
     label: str | None = None
+    number: int = 0  # its place in the suite file, for messages
 
 
 @dataclass
 class SeedResult:
     seed: int
     mean_return: float
-    std_return: float
+    std_return: float  # over the evaluation episodes of this seed
     steps_to_bar: int | None
     timesteps: int
-    wall_time: float
+    train_time: float  # learning only: the measure of steps/s
+    wall_time: float  # training and evaluation: what the seed cost
     run_dir: Path
+
+    def summary(self) -> str:
+        return (f"seed {self.seed}: return {self.mean_return:.1f} (std {self.std_return:.1f} over the episodes); "
+                f"{self.timesteps / max(self.train_time, 1e-9):.0f} steps/s; {self.wall_time:.0f} s")
 
 
 @dataclass
@@ -108,7 +118,7 @@ class RowResult:
 
     @property
     def steps_per_second(self) -> float:
-        return sum(s.timesteps for s in self.seeds) / max(sum(s.wall_time for s in self.seeds), 1e-9)
+        return sum(s.timesteps for s in self.seeds) / max(sum(s.train_time for s in self.seeds), 1e-9)
 
     @property
     def wall_time(self) -> float:
@@ -124,6 +134,29 @@ class RowResult:
         per_seed = ", ".join("-" if s is None else str(s) for s in steps)
         return f"{int(statistics.median(reached))} (median of {len(reached)}/{len(steps)}; seeds: {per_seed})"
 
+    def met(self, quick: bool) -> str:
+        if self.row.bar is None:
+            return "-"
+        if quick:
+            return "smoke only"
+        met = "yes" if self.bar_met else "no"
+        if self.row.min_seeds is not None:
+            met += f" ({self.seeds_at_bar}/{len(self.seeds)} seeds)"
+        return met
+
+    def cells(self, quick: bool) -> dict[str, str]:
+        """The row as the table shows it, column name to text: the console's row line says the same."""
+        return {
+            "algo": self.label, "env": self.row.env_id, "timesteps": str(self.seeds[0].timesteps),
+            "seeds": str(len(self.seeds)), "return (mean ± std over seeds)": f"{self.mean:.1f} ± {self.std:.1f}",
+            "bar": "-" if self.row.bar is None else f"{self.row.bar:g}", "met": self.met(quick),
+            "steps to bar": "-" if quick else self.steps_to_bar(), "steps/s": f"{self.steps_per_second:.0f}",
+            "wall time (s)": f"{self.wall_time:.0f}",
+        }
+
+    def summary(self, quick: bool) -> str:
+        return "; ".join(f"{name} {value}" for name, value in self.cells(quick).items())
+
 
 @dataclass
 class BenchmarkReport:
@@ -132,26 +165,18 @@ class BenchmarkReport:
     quick: bool
 
     def markdown(self) -> str:
-        header = ("| algo | env | timesteps | seeds | return (mean ± std) | bar | met | steps to bar | steps/s "
-                  "| wall time (s) |\n|---|---|---|---|---|---|---|---|---|---|")
-        lines = [header]
-        for result in self.results:
-            row = result.row
-            if row.bar is None:
-                met = "-"
-            elif self.quick:
-                met = "smoke only"
-            else:
-                met = "yes" if result.bar_met else "no"
-                if row.min_seeds is not None:
-                    met += f" ({result.seeds_at_bar}/{len(result.seeds)} seeds)"
-            bar = "-" if row.bar is None else f"{row.bar:g}"
-            lines.append(
-                f"| {result.label} | {row.env_id} | {result.seeds[0].timesteps} | {len(result.seeds)} | "
-                f"{result.mean:.1f} ± {result.std:.1f} | {bar} | {met} | {'-' if self.quick else result.steps_to_bar()} | "
-                f"{result.steps_per_second:.0f} | {result.wall_time:.0f} |"
-            )
-        return "\n".join(lines)
+        rows = [result.cells(self.quick) for result in self.results]
+        if not rows:
+            return "No row has run."
+        lines = [f"| {' | '.join(rows[0])} |", f"|{'---|' * len(rows[0])}"]
+        return "\n".join(lines + [f"| {' | '.join(row.values())} |" for row in rows])
+
+    def write(self, figures: Sequence[Path] = ()) -> Path:
+        """Write ``results.md`` whole or not at all (a crash leaves the previous one)."""
+        mode = " (quick smoke run: budgets cut, bars not judged)" if self.quick else ""
+        figure_lines = "\n".join(f"![{path.stem}]({path.name})" for path in figures)
+        text = f"# Benchmark{mode}\n\n{self.markdown()}\n\n{figure_lines}\n"
+        return write_atomically(self.path, lambda path: path.write_text(text))
 
 
 def load_suite(path: Path) -> list[BenchmarkRow]:
@@ -181,36 +206,50 @@ def load_suite(path: Path) -> list[BenchmarkRow]:
             eval_episodes=int(entry.get("eval_episodes", 20)), eval_freq=int(float(entry.get("eval_freq", -1))),
             env_kwargs=dict(entry.get("env_kwargs") or {}), hyperparams=dict(entry.get("hyperparams") or {}),
             peer=entry.get("peer"), stop_at_bar=bool(entry.get("stop_at_bar", False)),
-            label=None if entry.get("label") is None else str(entry["label"]),
+            label=None if entry.get("label") is None else str(entry["label"]), number=index,
         ))
     return rows
 
 
+def train_options(row: BenchmarkRow, algo_id: str, seed: int, output: Path, *, quick: bool) -> TrainOptions:
+    """How ``algo_id`` trains on ``row`` with ``seed``: what :func:`run_row` runs and :func:`validate` checks."""
+    return TrainOptions(algo_id, row.env_id, n_timesteps=min(row.timesteps, QUICK_TIMESTEPS) if quick else row.timesteps,
+                        log_folder=output / "runs", seed=seed, env_kwargs=row.env_kwargs, hyperparams=row.hyperparams,
+                        verbose=0, device="cpu", eval_freq=-1 if quick else row.eval_freq, eval_episodes=5, save_freq=-1,
+                        stop_at_return=row.bar if row.stop_at_bar and not quick else None)
+
+
+def validate(rows: list[BenchmarkRow], output: Path, *, quick: bool) -> None:
+    """Check every row (and peer) as training would, before any trains: the algorithm is registered,
+    its config loads with the row's overrides, the environment exists and its spaces fit. All the
+    problems are raised at once, in one :class:`ConfigError`."""
+    problems = []
+    for row in rows:
+        for algo_id in filter(None, (row.algo_id, row.peer)):
+            options = train_options(row, algo_id, row.seeds[0], output, quick=quick)
+            try:
+                validate_options(options)
+            except user_errors() as error:
+                problems.append(f"row {row.number} ({algo_id} on {row.env_id}): {error}")
+    if problems:
+        raise ConfigError(f"{len(problems)} benchmark row(s) cannot run, so none was trained:\n" + "\n".join(problems))
+
+
 def run_row(row: BenchmarkRow, algo_id: str, output: Path, *, quick: bool, echo: Callable[[str], Any]) -> RowResult:
     """Train and evaluate one algorithm on every seed of ``row``."""
-    from rlhub.evaluation import evaluate
-    from rlhub.experiment import TrainOptions, train
-    from rlhub.run_folder import load_agent
-
-    seeds = row.seeds[:1] if quick else row.seeds
-    timesteps = min(row.timesteps, QUICK_TIMESTEPS) if quick else row.timesteps
     results = []
-    for seed in seeds:
-        echo(f"[benchmark] {algo_id} on {row.env_id}, seed {seed}, {timesteps} steps")
-        options = TrainOptions(algo_id, row.env_id, n_timesteps=timesteps, log_folder=output / "runs", seed=seed,
-                               env_kwargs=row.env_kwargs, hyperparams=row.hyperparams, verbose=0, device="cpu",
-                               eval_freq=-1 if quick else row.eval_freq, eval_episodes=5,
-                               stop_at_return=row.bar if row.stop_at_bar and not quick else None)
+    for seed in row.seeds[:1] if quick else row.seeds:
+        options = train_options(row, algo_id, seed, output, quick=quick)
+        echo(f"[benchmark] {algo_id} on {row.env_id}, seed {seed}, {options.n_timesteps} steps")
         started = time.perf_counter()
         trained = train(options)
         agent = load_agent(trained.run_dir, device="cpu", seed=seed + 1000)
         evaluation = evaluate(agent.model, agent.env, n_episodes=2 if quick else row.eval_episodes)
         agent.env.close()
-        wall_time = time.perf_counter() - started
         results.append(SeedResult(seed, evaluation.mean, evaluation.std, _steps_to_bar(trained.run_dir, row.bar),
-                                  trained.timesteps, trained.wall_time, trained.run_dir))
-        echo(f"[benchmark]   return {evaluation.summary()}; {trained.steps_per_second:.0f} steps/s; "
-             f"{wall_time:.0f} s")
+                                  trained.timesteps, trained.wall_time, time.perf_counter() - started,
+                                  trained.run_dir))
+        echo(f"[benchmark]   {results[-1].summary()}")
     return RowResult(row, algo_id, results, peer_of=row.algo_id if algo_id != row.algo_id else None)
 
 
@@ -227,29 +266,35 @@ def _steps_to_bar(run_dir: Path, bar: float | None) -> int | None:
 
 def run_suite(rows: list[BenchmarkRow], output: Path, *, quick: bool = False,
               echo: Callable[[str], Any] = print) -> BenchmarkReport:
-    """Run every row (and its peer), write ``results.md`` and one learning-curve PNG per environment."""
+    """Check every row, then run each (and its peer), rewriting ``results.md`` after each so a late
+    failure keeps the rows done; then one learning-curve PNG per environment."""
+    validate(rows, output, quick=quick)
+    output.mkdir(parents=True, exist_ok=True)
+    report = BenchmarkReport([], output / "results.md", quick)
+    for row in rows:
+        for algo_id in filter(None, (row.algo_id, row.peer)):
+            result = run_row(row, algo_id, output, quick=quick, echo=echo)
+            report.results.append(result)
+            echo(f"[benchmark] {result.summary(quick)}")
+            report.write()
+    report.write(_plot(report.results, output))
+    return report
+
+
+def _plot(results: list[RowResult], output: Path) -> list[Path]:
+    """One learning-curve figure per environment; each result is one line, named as in the table."""
     from rlhub.plotting import collect_runs, plot_learning_curves
 
-    output.mkdir(parents=True, exist_ok=True)
-    results: list[RowResult] = []
-    for row in rows:
-        results.append(run_row(row, row.algo_id, output, quick=quick, echo=echo))
-        if row.peer:
-            results.append(run_row(row, row.peer, output, quick=quick, echo=echo))
-    report = BenchmarkReport(results, output / "results.md", quick)
     by_env: dict[str, list[RowResult]] = {}
     for result in results:
         by_env.setdefault(result.row.env_id, []).append(result)
     figures = []
     for env_id, env_results in by_env.items():
-        # Each result is one line, named as in the table (two rows of one algorithm stay apart).
+        # Named by label, two rows of one algorithm stay apart.
         runs = [dataclasses.replace(run, algo_id=result.label)
                 for result in env_results for run in collect_runs([seed.run_dir for seed in result.seeds])]
         if runs:
             bars = {env_id: env_results[0].row.bar} if env_results[0].row.bar is not None else None
             name = f"curves_{env_id.replace('/', '-').replace(':', '-')}.png"
             figures.append(plot_learning_curves(runs, output / name, title=f"{env_id} learning curves", bars=bars))
-    figure_lines = "\n".join(f"![{path.stem}]({path.name})" for path in figures)
-    mode = " (quick smoke run: budgets cut, bars not judged)" if quick else ""
-    report.path.write_text(f"# Benchmark{mode}\n\n{report.markdown()}\n\n{figure_lines}\n")
-    return report
+    return figures

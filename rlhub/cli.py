@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+
+from rlhub.errors import user_errors
 
 
 class MultiValueOption(click.Option):
@@ -82,19 +85,6 @@ def fail(error: Exception) -> None:
     sys.exit(2)
 
 
-def user_errors() -> tuple[type[Exception], ...]:
-    """The exception types that are the user's to fix (printed plainly, exit code 2)."""
-    from rlhub.config import ConfigError
-    from rlhub.envs import MissingDependencyError, UnknownEnvironmentError
-    from rlhub.plugins import PluginLoadError
-    from rlhub.registry import DuplicateAlgorithmError, UnknownAlgorithmError
-    from rlhub.run_folder import RunFolderError
-    from rlhub.spec import SpaceMismatchError
-
-    return (ConfigError, UnknownAlgorithmError, DuplicateAlgorithmError, UnknownEnvironmentError,
-            MissingDependencyError, SpaceMismatchError, RunFolderError, PluginLoadError)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rlhub")
 def main() -> None:
@@ -102,9 +92,10 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--algo", "algo_id", required=True, help="Algorithm id (see `rlhub algos`).")
-@click.option("--env", "env_id", required=True, help="Environment id, or module:EnvId.")
-@click.option("-n", "--n-timesteps", type=int, default=None, help="Override the config's budget.")
+@click.option("--algo", "algo_id", default=None, help="Algorithm id (see `rlhub algos`).")
+@click.option("--env", "env_id", default=None, help="Environment id, or module:EnvId.")
+@click.option("-n", "--n-timesteps", type=int, default=None,
+              help="Override the config's budget (with -i or --resume: train N steps more).")
 @click.option("-f", "--log-folder", default="logs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (0 or more).")
 @click.option("--n-envs", type=int, default=None, help="Override the config's number of environments.")
@@ -115,21 +106,29 @@ def main() -> None:
               help="A zoo config file to use instead of the shipped one.")
 @click.option("--eval-freq", type=int, default=25_000, show_default=True, help="Evaluate every N steps (<=0: never).")
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--save-freq", type=int, default=-1, show_default=True, help="Checkpoint every N steps (<=0: never).")
+@click.option("--save-freq", type=int, default=None,
+              help="Checkpoint every N steps (default: every tenth of the budget; <=0: never).")
+@click.option("--save-replay-buffer", is_flag=True, help="Checkpoints include an off-policy agent's replay buffer.")
 @click.option("-tb", "--tensorboard-log", default=None, help="TensorBoard folder (default: the run folder).")
-@click.option("--progress", is_flag=True, help="Show a progress bar.")
+@click.option("--progress/--no-progress", default=None,
+              help="A progress bar over the budget (default: when stdout is a terminal).")
 @click.option("--device", default="auto", show_default=True, callback=check_device,
               help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--num-threads", type=int, default=1, show_default=True,
               help="torch CPU threads (small networks are fastest on 1; <=0: torch's default).")
 @click.option("-i", "--trained-agent", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue training from this model zip.")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Continue this run folder from its latest checkpoint, with its algorithm, env and config, up to "
+                   "its budget; writes a new run folder.")
 @click.option("--trust-remote-code", is_flag=True,
-              help="Unpickle --trained-agent even if rlhub did not train it on this machine (runs any code it holds).")
-@click.option("-q", "--quiet", is_flag=True, help="No SB3 log tables.")
-def train(algo_id: str, env_id: str, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...], quiet: bool,
-          **options: Any) -> None:
-    """Train an agent with its zoo config and write a run folder."""
+              help="Unpickle --trained-agent (or --resume's files) even if rlhub did not train it on this machine "
+                   "(runs any code it holds).")
+@click.option("-q", "--quiet", is_flag=True, help="No evaluation lines (the progress bar stays).")
+@click.option("-v", "--verbose", is_flag=True, help="SB3's log tables too (thousands of lines on a long run).")
+def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...],
+          quiet: bool, verbose: bool, progress: bool | None, **options: Any) -> None:
+    """Train an agent with its zoo config and write a run folder (or continue one: --resume)."""
     from rlhub.evaluation import evaluate
     from rlhub.experiment import TrainOptions
     from rlhub.experiment import train as run_training
@@ -137,13 +136,16 @@ def train(algo_id: str, env_id: str, env_kwargs: tuple[str, ...], hyperparams: t
     try:
         result = run_training(TrainOptions(
             algo_id=algo_id, env_id=env_id, env_kwargs=parse_key_values(env_kwargs, "--env-kwargs"),
-            hyperparams=parse_key_values(hyperparams, "--hyperparams"), verbose=0 if quiet else 1, **options,
+            hyperparams=parse_key_values(hyperparams, "--hyperparams"), verbose=0 if quiet else 2 if verbose else 1,
+            progress=sys.stdout.isatty() if progress is None else progress, **options,
         ))
     except (*user_errors(), *hub_errors()) as error:
         fail(error)
     if result.interrupted:
         click.secho(f"Interrupted: model saved to {result.run_dir}", fg="yellow")
         sys.exit(128 + int(result.stop_signal or 2))  # 130 for SIGINT, 143 for SIGTERM, as shells report
+    if result.manifest.parent_run:
+        click.echo(f"Continued {result.manifest.parent_run} from step {result.manifest.initial_timesteps}")
     click.echo(f"Trained {result.timesteps} steps in {result.wall_time:.1f} s "
                f"({result.steps_per_second:.0f} steps/s); run folder: {result.run_dir}")
     from rlhub.run_folder import load_agent
@@ -177,9 +179,14 @@ def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, loa
           deterministic: bool, record_video: str | None, seed: int, device: str, repo_id: str | None,
           trust_remote_code: bool) -> None:
     """Watch a trained agent play, and print each episode's return."""
-    from rlhub.evaluation import evaluate
+    from rlhub.evaluation import EvaluationInterrupted, evaluate
     from rlhub.run_folder import MANIFEST_NAME, find_run_dir, load_agent
 
+    if not (no_render or record_video or has_display()):
+        # A window into nothing would fail in pygame (XDG_RUNTIME_DIR) or play in real time unseen.
+        click.secho("No display ($DISPLAY and $WAYLAND_DISPLAY are unset): playing without rendering, as with "
+                    "--no-render", fg="yellow", err=True)
+        no_render = True
     try:
         render_mode = "rgb_array" if record_video else (None if no_render else "human")
         if repo_id:
@@ -207,19 +214,30 @@ def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, loa
 
     import gymnasium as gym
 
+    interrupted = False
     try:
         result = evaluate(agent.model, agent.env, n_episodes=n_episodes,
                           n_timesteps=None if n_episodes else n_timesteps, deterministic=deterministic,
                           render=not no_render, record_video=record_video, on_episode=show)
+    except EvaluationInterrupted as stop:  # Ctrl-C: still sum up the episodes played
+        result, interrupted = stop.result, True
     except gym.error.DependencyNotInstalled as error:
         fail(RuntimeError(f"rendering needs a package that is missing ({error}); install it, or pass --no-render"))
     agent.env.close()
     if result.returns:
         click.echo(f"mean return {result.summary()}; mean length {sum(result.lengths) / len(result.lengths):.1f}")
     else:
-        click.echo("no episode finished; raise -n/--n-timesteps")
+        click.echo("no episode finished" + ("" if interrupted else "; raise -n/--n-timesteps"))
     if record_video:
         click.echo(f"video: {record_video}")
+    if interrupted:
+        click.secho("Interrupted", fg="yellow", err=True)
+        sys.exit(130)  # as shells report a SIGINT
+
+
+def has_display() -> bool:
+    """Whether a window can open: on Linux only with an X11 or Wayland display (macOS and Windows always)."""
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 @main.command()
@@ -235,17 +253,19 @@ def plugins(as_json: bool) -> None:
     for spec in list_algorithms():
         algorithms.setdefault(spec.plugin_name, []).append(spec.algo_id)
     rows = [{**asdict(info), "algorithms": algorithms.get(info.name, [])} for info in list_plugins()]
+    echo_plugin_notes()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("plugin", "distribution", "version", "hooks", "algorithms")
+    table = Table(Column("plugin", no_wrap=True), Column("distribution", no_wrap=True),
+                  Column("version", no_wrap=True), Column("hooks", overflow="fold"),
+                  Column("algorithms", overflow="fold"))
     for row in rows:
         table.add_row(row["name"], row["distribution"], row["version"], ", ".join(row["hooks"]),
                       ", ".join(row["algorithms"]))
-    Console().print(table)
+    print_table(table)
 
 
 @main.command()
@@ -255,17 +275,48 @@ def algos(as_json: bool) -> None:
     from rlhub.registry import list_algorithms
 
     specs = list_algorithms()
+    echo_plugin_notes()
     if as_json:
         click.echo(json.dumps([{"algo_id": s.algo_id, "plugin": s.plugin_name, "kind": s.kind,
                                 "action_spaces": list(s.action_spaces), "summary": s.summary} for s in specs], indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("id", "plugin", "action spaces", "kind", "summary")
+    table = Table(Column("id", no_wrap=True), Column("plugin", no_wrap=True), Column("action spaces", overflow="fold"),
+                  Column("kind", no_wrap=True), Column("summary", overflow="fold"))
     for spec in specs:
         table.add_row(spec.algo_id, spec.plugin_name, ", ".join(spec.action_spaces), spec.kind, spec.summary)
-    Console().print(table)
+    print_table(table)
+
+
+def echo_plugin_notes() -> None:
+    """Say on stderr which plugins RLHUB_PLUGINS / RLHUB_BLOCK_PLUGINS skip, and names in them no plugin has."""
+    from rlhub.plugins import plugin_selection
+
+    for note in plugin_selection().notes():
+        click.secho(f"Note: {note}", fg="yellow", err=True)
+
+
+def print_table(table: Any) -> None:
+    """Print a rich table whose no_wrap columns (ids) stay whole: in a terminal the other columns wrap
+    (and fold a word too long, never cutting it); piped, where rich would assume 80 columns, the
+    table is as wide as its content, one line a row."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = console.measure(table, options=console.options.update_width(10_000)).maximum
+    console.print(table)
+
+
+def check_plot_output(ctx: click.Context, param: click.Parameter, value: str) -> Path:
+    """``plot -o``: a format matplotlib writes, in a folder that can be written, checked before runs are read."""
+    from rlhub.plotting import check_figure_path
+
+    try:
+        return check_figure_path(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @main.command()
@@ -273,15 +324,19 @@ def algos(as_json: bool) -> None:
               help="Log folders or run folders (repeatable).")
 @click.option("--algo", "algo_ids", multiple=True, help="Only these algorithms (repeatable).")
 @click.option("--env", "env_ids", multiple=True, help="Only these environments (repeatable).")
-@click.option("-o", "--output", default="learning_curves.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default="learning_curves.png", show_default=True, type=click.Path(dir_okay=False),
+              callback=check_plot_output, help="The figure; its extension picks the format (png, svg, pdf, ...).")
 @click.option("--window", type=int, default=20, show_default=True, help="Episodes in the smoothing window.")
 @click.option("--title", default=None)
-def plot(folders: tuple[str, ...], algo_ids: tuple[str, ...], env_ids: tuple[str, ...], output: str, window: int,
+def plot(folders: tuple[str, ...], algo_ids: tuple[str, ...], env_ids: tuple[str, ...], output: Path, window: int,
          title: str | None) -> None:
-    """Plot learning curves (episode return vs timesteps) of run folders to a PNG."""
+    """Plot learning curves (episode return vs timesteps) of run folders to an image."""
     from rlhub.plotting import collect_runs, plot_learning_curves
 
-    runs = collect_runs([Path(folder) for folder in folders], algo_ids=algo_ids, env_ids=env_ids)
+    try:
+        runs = collect_runs([Path(folder) for folder in folders], algo_ids=algo_ids, env_ids=env_ids)
+    except user_errors() as error:  # a damaged manifest among the folders
+        fail(error)
     if not runs:
         fail(FileNotFoundError(f"no run folders with monitor files under {', '.join(folders)}"))
     path = plot_learning_curves(runs, output, window=window, title=title)
@@ -300,11 +355,14 @@ def benchmark(suite: str, output: str, quick: bool, only: tuple[str, ...]) -> No
 
     try:
         rows = load_suite(Path(suite))
+        if only:
+            rows = [row for row in rows if row.algo_id in only or row.env_id in only]
+            if not rows:
+                raise click.UsageError(f"no row of {suite} has the algo or env {', '.join(only)}")
+        # Every row is checked before the first trains; results.md is rewritten after each row.
+        report = run_suite(rows, Path(output), quick=quick, echo=click.echo)
     except user_errors() as error:
         fail(error)
-    if only:
-        rows = [row for row in rows if row.algo_id in only or row.env_id in only]
-    report = run_suite(rows, Path(output), quick=quick, echo=click.echo)
     click.echo(report.markdown())
     click.echo(f"written: {report.path}")
 

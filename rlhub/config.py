@@ -17,9 +17,11 @@ calls and dotted names only.
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,16 @@ ZOO_KEYS: dict[str, tuple[type, ...]] = {
     "callback": (str, dict, list),
     "noise_type": (str,),
     "noise_std": (int, float),
+    "env_kwargs": (dict, str),
+    "monitor_kwargs": (dict, str),
+}
+
+#: Constructor arguments ``rlhub train`` sets from its own options, so a config may not: the option to use.
+TRAIN_OPTIONS = {
+    "seed": "--seed",
+    "verbose": "-q/--quiet or -v/--verbose",
+    "device": "--device",
+    "tensorboard_log": "-tb/--tensorboard-log",
 }
 
 #: Hyperparameters whose string value is an import path.
@@ -51,6 +63,7 @@ _SHORT_NAMES = {
     "HerReplayBuffer": "stable_baselines3.HerReplayBuffer",
     "DictReplayBuffer": "stable_baselines3.common.buffers.DictReplayBuffer",
     "ReplayBuffer": "stable_baselines3.common.buffers.ReplayBuffer",
+    "RMSpropTFLike": "stable_baselines3.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike",
 }
 
 #: Turns an import path of a config into the object it names (see :func:`resolve_section`).
@@ -66,6 +79,33 @@ class ConfigError(ValueError):
     """A zoo config file is missing, malformed or names something that does not exist."""
 
 
+@dataclass(frozen=True)
+class Origins:
+    """Where the values of a section came from, for error messages: its file (``"a2c.yml, env
+    CartPole-v1"``), or for the keys in ``options`` a command-line option (``{"n_envs": "--n-envs"}``)."""
+
+    file: str
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def place(self, key: str) -> str:
+        return f"key {key!r} from {self.options[key]}" if key in self.options else f"{self.file}, key {key!r}"
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.place(key)}: {message}")
+
+    @contextmanager
+    def blame(self, key: str) -> Iterator[None]:
+        """Say where ``key`` came from in a ConfigError raised inside."""
+        try:
+            yield
+        except ConfigError as error:
+            raise self.error(key, str(error)) from None
+
+    def __str__(self) -> str:
+        given = ", ".join(f"{key} from {option}" for key, option in self.options.items())
+        return f"{self.file} ({given})" if given else self.file
+
+
 @dataclass
 class ZooConfig:
     """One resolved section of a zoo config file.
@@ -73,6 +113,8 @@ class ZooConfig:
     :param hyperparams: constructor arguments for the algorithm, with schedules, classes and
         ``policy_kwargs`` resolved
     :param raw: the section as written (after command-line overrides), for ``config.yml``
+    :param env_kwargs: the section's ``env_kwargs`` (``rlhub train`` merges ``--env-kwargs`` over them)
+    :param monitor_kwargs: keyword arguments of the ``Monitor`` wrapper
     """
 
     algo_id: str
@@ -90,6 +132,9 @@ class ZooConfig:
     callbacks: list[Any] = field(default_factory=list)
     noise: tuple[str, float] | None = None
     hyperparams: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    monitor_kwargs: dict[str, Any] = field(default_factory=dict)
+    origins: Origins = field(default_factory=lambda: Origins("<overrides>"))
 
     def to_yaml(self) -> str:
         """The section as a zoo config file of its own, usable again with ``--conf-file``."""
@@ -119,9 +164,10 @@ def read_section(path: Path, env_id: str) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"{path} is not valid YAML: {error}") from error
     if not isinstance(document, dict):
         raise ConfigError(f"{path} must map environment ids to hyperparameters, not hold a {type(document).__name__}")
-    bare_id = env_id.split(":", 1)[-1]
-    candidates = [env_id, bare_id]
-    if "NoFrameskip" in bare_id or bare_id.startswith("ALE/"):
+    from rlhub.envs import is_atari
+
+    candidates = [env_id, env_id.split(":", 1)[-1]]
+    if is_atari(env_id):
         candidates.append("atari")
     candidates.append("default")
     for name in candidates:
@@ -143,8 +189,12 @@ def load_zoo_config(
     conf_file: str | Path | None = None,
     search_dirs: list[Path] | None = None,
     overrides: dict[str, Any] | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> ZooConfig:
-    """Find, read, override and validate the hyperparameters of ``algo_id`` on ``env_id``."""
+    """Find, read, override and validate the hyperparameters of ``algo_id`` on ``env_id``.
+
+    :param origins: where an override came from (``{"n_envs": "--n-envs"}``), for error messages
+    """
     if conf_file is not None:
         path: Path | None = Path(conf_file)
         if not path.is_file():
@@ -157,7 +207,7 @@ def load_zoo_config(
         path = find_config_file(algo_id, search_dirs)
     section_name, raw = read_section(path, env_id)
     raw.update(overrides or {})
-    return resolve_section(algo_id, env_id, algo_class, raw, source=path, section=section_name)
+    return resolve_section(algo_id, env_id, algo_class, raw, source=path, section=section_name, origins=origins)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,59 +223,52 @@ def resolve_section(
     source: Path | None,
     section: str,
     importer: Importer | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> ZooConfig:
     """Validate a section and resolve its schedules, classes and expressions.
 
     :param importer: turns an import path into the object it names; :func:`resolve_dotted` (the
         default) imports anything, which is right for the user's own files only. A downloaded config
         is resolved with ``rlhub.safe_loading``'s allow-listed importer.
+    :param origins: the command-line option each overridden key came from, for error messages
     """
     importer = importer or resolve_dotted
-    where = f"{source or '<overrides>'}, env {section}"
-
-    def fail(key: str, message: str) -> ConfigError:
-        return ConfigError(f"{where}, key {key!r}: {message}")
-
+    where = Origins(f"{source or '<overrides>'}, env {section}", dict(origins or {}))
     parameters = constructor_parameters(algo_class)
-    for key, value in raw.items():
-        if key in ZOO_KEYS:
-            if not isinstance(value, ZOO_KEYS[key]) or isinstance(value, bool) and bool not in ZOO_KEYS[key]:
-                expected = " or ".join(t.__name__ for t in ZOO_KEYS[key])
-                raise fail(key, f"expected {expected}, got {type(value).__name__} {value!r}")
-        elif key not in parameters:
-            nearest = _nearest(key, [*ZOO_KEYS, *parameters])
-            raise fail(key, f"unknown hyperparameter for {algo_id}.{nearest} Known: {', '.join(sorted(parameters))}.")
+    _check_keys(algo_id, raw, parameters, where)
 
     hyperparams: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in ZOO_KEYS:
-            continue
-        try:
-            hyperparams[key] = _resolve_hyperparameter(key, value, parameters[key], importer)
-        except ConfigError as error:
-            raise fail(key, str(error)) from None
+        if key not in ZOO_KEYS:
+            with where.blame(key):
+                hyperparams[key] = _resolve_hyperparameter(key, value, parameters[key], importer)
 
-    try:
-        normalize = _resolve_normalize(raw.get("normalize", False), raw.get("normalize_kwargs"), importer)
-        if normalize is not None and "gamma" in hyperparams:
+    resolved: dict[str, Any] = {}
+    for key, resolve in _ZOO_RESOLVERS.items():
+        with where.blame(key):
+            resolved[key] = resolve(raw.get(key), importer)
+    normalize = resolved["normalize"]
+    if normalize is not None:
+        normalize.update(resolved["normalize_kwargs"])
+        if "gamma" in hyperparams:
             # As the RL Zoo: rewards are scaled by the spread of returns discounted as the algorithm discounts.
             normalize["gamma"] = hyperparams["gamma"]
-        env_wrapper = _resolve_wrappers(raw.get("env_wrapper"), importer)
-        vec_env_wrapper = _resolve_wrappers(raw.get("vec_env_wrapper"), importer)
-        callbacks = _resolve_callbacks(raw.get("callback"), importer)
+    with where.blame("policy"):
         policy = raw.get("policy", "MlpPolicy")
         if "." in policy:
             policy = importer(policy)
-    except ConfigError as error:
-        raise ConfigError(f"{where}: {error}") from None
+        policy_class = _policy_class(algo_id, algo_class, policy)
+    refusal = unknown_keyword(hyperparams.get("policy_kwargs", {}), keyword_names(policy_class), policy_class.__name__)
+    if refusal:
+        raise where.error("policy_kwargs", refusal)
 
     n_timesteps = raw.get("n_timesteps", 0)
     if n_timesteps <= 0 or int(n_timesteps) != n_timesteps:
-        raise fail("n_timesteps", f"must be a positive whole number, got {n_timesteps!r}")
+        raise where.error("n_timesteps", f"must be a positive whole number, got {n_timesteps!r}")
     if raw.get("n_envs", 1) < 1:
-        raise fail("n_envs", "must be at least 1")
+        raise where.error("n_envs", "must be at least 1")
     if "noise_type" in raw and raw["noise_type"] not in _NOISE:
-        raise fail("noise_type", f"must be one of {', '.join(_NOISE)}")
+        raise where.error("noise_type", f"must be one of {', '.join(_NOISE)}")
     noise = (raw["noise_type"], float(raw.get("noise_std", 0.1))) if "noise_type" in raw else None
     return ZooConfig(
         algo_id=algo_id,
@@ -237,13 +280,43 @@ def resolve_section(
         policy=policy,
         n_envs=int(raw.get("n_envs", 1)),
         normalize=normalize,
-        env_wrapper=env_wrapper,
-        vec_env_wrapper=vec_env_wrapper,
+        env_wrapper=resolved["env_wrapper"],
+        vec_env_wrapper=resolved["vec_env_wrapper"],
         frame_stack=raw.get("frame_stack"),
-        callbacks=callbacks,
+        callbacks=resolved["callback"],
         noise=noise,
         hyperparams=hyperparams,
+        env_kwargs=resolved["env_kwargs"],
+        monitor_kwargs=resolved["monitor_kwargs"],
+        origins=where,
     )
+
+
+def _check_keys(algo_id: str, raw: dict[str, Any], parameters: dict[str, inspect.Parameter], where: Origins) -> None:
+    """Every key is one of the RL Zoo's, of its type, or a constructor argument a config may set."""
+    settable = sorted(name for name in parameters if name not in TRAIN_OPTIONS)
+    for key, value in raw.items():
+        if key in ZOO_KEYS:
+            if not isinstance(value, ZOO_KEYS[key]) or isinstance(value, bool) and bool not in ZOO_KEYS[key]:
+                expected = " or ".join(t.__name__ for t in ZOO_KEYS[key])
+                raise where.error(key, f"expected {expected}, got {type(value).__name__} {value!r}")
+        elif key in TRAIN_OPTIONS:
+            # train passes these itself: the algorithm would get them twice
+            raise where.error(key, f"rlhub train sets it, not the config: use {TRAIN_OPTIONS[key]} instead")
+        elif key not in parameters:
+            nearest = did_you_mean(key, [*ZOO_KEYS, *settable])
+            raise where.error(key, f"unknown hyperparameter for {algo_id}.{nearest} Known: {', '.join(settable)}.")
+
+
+def _policy_class(algo_id: str, algo_class: type, policy: str | type) -> type:
+    """The class a config's ``policy`` names: one of the algorithm's policy names, or an imported class."""
+    if not isinstance(policy, str):
+        return policy
+    aliases = algo_class.policy_aliases
+    if policy not in aliases:
+        raise ConfigError(f"{algo_id} has no policy {policy!r}.{did_you_mean(policy, list(aliases))} Available: "
+                          f"{', '.join(aliases) or 'none'}, or the import path of a policy class.")
+    return aliases[policy]
 
 
 def constructor_parameters(algo_class: type) -> dict[str, inspect.Parameter]:
@@ -257,11 +330,29 @@ def constructor_parameters(algo_class: type) -> dict[str, inspect.Parameter]:
     }
 
 
-def _nearest(key: str, names: list[str]) -> str:
-    import difflib
-
-    nearest = difflib.get_close_matches(key, names, n=2, cutoff=0.6)
+def did_you_mean(key: str, names: Iterable[str], n: int = 2) -> str:
+    """`` Did you mean 'x'?`` for the names closest to ``key``, or nothing if none is close."""
+    nearest = difflib.get_close_matches(key, list(names), n=n, cutoff=0.6)
     return f" Did you mean {' or '.join(map(repr, nearest))}?" if nearest else ""
+
+
+def keyword_names(function: Callable) -> set[str] | None:
+    """The keyword arguments ``function`` (a class: its constructor) takes; None if any (``**kwargs``)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return {parameter.name for parameter in parameters
+            if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def unknown_keyword(given: Iterable[str], accepted: set[str] | None, taker: str) -> str | None:
+    """Why a keyword argument of ``given`` is refused by ``taker`` (``accepted`` None: it takes any),
+    naming the nearest and all it takes, or None. Python's TypeError would come later and say neither."""
+    unknown = [key for key in given if key not in accepted] if accepted is not None else []
+    if not unknown:
+        return None
+    return (f"{taker} takes no argument {unknown[0]!r}.{did_you_mean(unknown[0], accepted)} "
+            f"It takes: {', '.join(sorted(accepted))}.")
 
 
 def _resolve_hyperparameter(key: str, value: Any, parameter: inspect.Parameter, importer: Importer) -> Any:
@@ -273,16 +364,23 @@ def _resolve_hyperparameter(key: str, value: Any, parameter: inspect.Parameter, 
         except ValueError:
             raise ConfigError(f"a linear schedule reads 'lin_<number>', got {value!r}") from None
         return LinearSchedule(start, 0.0, 1.0)
-    if key in ("policy_kwargs", "replay_buffer_kwargs") or key.endswith("_kwargs"):
-        value = parse_expression(value, importer) if isinstance(value, str) else value
-        if not isinstance(value, dict):
-            raise ConfigError(f"expected a mapping, got {value!r}")
-        return {name: _resolve_nested(name, item, importer) for name, item in value.items()}
+    if key.endswith("_kwargs"):
+        return _resolve_kwargs(value, importer)
     if key in CLASS_KEYS and isinstance(value, str):
         return importer(value)
     if key == "train_freq" and isinstance(value, list):
         return tuple(value)
     return _check_type(value, parameter.default, parameter.annotation)
+
+
+def _resolve_kwargs(value: Any, importer: Importer) -> dict[str, Any]:
+    """A mapping of keyword arguments, written as one or as an RL Zoo ``dict(...)`` string; None is empty."""
+    value = parse_expression(value, importer) if isinstance(value, str) else value
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"expected a mapping, got {value!r}")
+    return {name: _resolve_nested(name, item, importer) for name, item in value.items()}
 
 
 def _resolve_nested(key: str, value: Any, importer: Importer) -> Any:
@@ -323,20 +421,15 @@ def _check_type(value: Any, default: Any, annotation: Any = None) -> Any:
     raise ConfigError(f"expected {type(default).__name__} (like the default {default!r}), got {value!r}")
 
 
-def _resolve_normalize(value: Any, extra_kwargs: Any, importer: Importer) -> dict[str, Any] | None:
+def _resolve_normalize(value: Any, importer: Importer) -> dict[str, Any] | None:
+    """``VecNormalize`` keyword arguments, or None for no normalisation."""
     if isinstance(value, str):
         value = parse_expression(value, importer)
     if value is False or value is None:
         return None
     if not isinstance(value, (bool, dict)):
-        raise ConfigError(f"normalize: expected true, false or a mapping of VecNormalize arguments, got {value!r}")
-    kwargs = dict(value) if isinstance(value, dict) else {}
-    if isinstance(extra_kwargs, str):
-        extra_kwargs = parse_expression(extra_kwargs, importer)
-    if not isinstance(extra_kwargs, (dict, type(None))):
-        raise ConfigError(f"normalize_kwargs: expected a mapping of VecNormalize arguments, got {extra_kwargs!r}")
-    kwargs.update(extra_kwargs or {})
-    return kwargs
+        raise ConfigError(f"expected true, false or a mapping of VecNormalize arguments, got {value!r}")
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def import_entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -365,6 +458,18 @@ def _resolve_wrappers(value: Any, importer: Importer) -> WrapperChain | None:
 
 def _resolve_callbacks(value: Any, importer: Importer) -> list[tuple[Callable, dict[str, Any]]]:
     return [(importer(path), kwargs) for path, kwargs in import_entries(value)]
+
+
+#: How each RL Zoo key that is not a constructor argument is resolved (see :func:`resolve_section`).
+_ZOO_RESOLVERS: dict[str, Callable[[Any, Importer], Any]] = {
+    "normalize": _resolve_normalize,
+    "normalize_kwargs": _resolve_kwargs,
+    "env_wrapper": _resolve_wrappers,
+    "vec_env_wrapper": _resolve_wrappers,
+    "callback": _resolve_callbacks,
+    "env_kwargs": _resolve_kwargs,
+    "monitor_kwargs": _resolve_kwargs,
+}
 
 
 class WrapperChain:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
-from collections.abc import Callable
+import importlib.util
+import inspect
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
+
+from rlhub.config import ConfigError, did_you_mean, keyword_names, unknown_keyword
 
 #: Packages that register environments on import, tried when an id is not registered yet,
 #: with the extra that installs them.
@@ -24,6 +28,9 @@ _ENTRY_POINT_EXTRAS = (
     ("gymnasium.envs.mujoco", "gymnasium[mujoco]"),
     ("ale_py", "rlhub[atari]"),
 )
+
+#: Keyword arguments ``gym.make`` takes itself, besides the environment's own.
+_MAKE_KEYWORDS = frozenset(inspect.signature(gym.make).parameters) - {"id", "kwargs"}
 
 
 class UnknownEnvironmentError(gym.error.Error):
@@ -57,13 +64,51 @@ def ensure_registered(env_id: str) -> str:
                 except ImportError:
                     raise MissingDependencyError(f"{env_id} needs {package}: pip install '{extra}'") from None
     if env_id not in gym.registry:
-        nearest = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
-        hint = f" Did you mean {' or '.join(map(repr, nearest))}?" if nearest else ""
+        # Some ids carry no marker (ale_py's Pong-v4): import every installed package, as the RL Zoo does.
+        for package in dict.fromkeys(package for _, package, _ in _ENV_PACKAGES):
+            if importlib.util.find_spec(package) is not None:
+                importlib.import_module(package)
+    if env_id not in gym.registry:
         raise UnknownEnvironmentError(
-            f"Unknown environment {env_id!r}.{hint} For an environment a package registers on import, "
-            "write 'package:EnvId'."
+            f"Unknown environment {env_id!r}.{did_you_mean(env_id, gym.registry, n=3)} For an environment a package "
+            "registers on import, write 'package:EnvId'."
         )
     return env_id
+
+
+def is_atari(env_id: str) -> bool:
+    """Whether ``env_id`` is an Atari game, decided as the RL Zoo does (its entry point is ale_py's
+    ``AtariEnv``); by its name when it is not registered (ale_py not imported or not installed)."""
+    bare_id = env_id.split(":", 1)[-1]
+    spec = gym.registry.get(bare_id)
+    if spec is not None:
+        return "AtariEnv" in str(spec.entry_point)
+    return "NoFrameskip" in bare_id or bare_id.startswith("ALE/")
+
+
+def check_env_kwargs(env_id: str, env_kwargs: Mapping[str, Any], origin: str) -> None:
+    """Refuse a keyword argument the environment does not take, before any env is built.
+
+    :param origin: where ``env_kwargs`` came from (``"--env-kwargs"``), for the message
+    """
+    if not env_kwargs:
+        return
+    gym_id = ensure_registered(env_id)
+    refusal = unknown_keyword(env_kwargs, _env_keywords(gym_id), gym_id)
+    if refusal:
+        raise ConfigError(f"{origin}: {refusal}")
+
+
+def _env_keywords(gym_id: str) -> set[str] | None:
+    """What ``gym.make(gym_id, **kwargs)`` takes: its constructor's arguments (None: any), its
+    registration's defaults and ``gym.make``'s own."""
+    spec = gym.spec(gym_id)
+    try:
+        creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+    except gym.error.DependencyNotInstalled as error:
+        raise _missing_dependency(gym_id, error) from error
+    accepted = keyword_names(creator)
+    return None if accepted is None else accepted | set(spec.kwargs) | _MAKE_KEYWORDS
 
 
 _plugin_envs_registered_by: set[int] = set()
@@ -122,6 +167,7 @@ def make_vec_env(
     vec_normalize_path: str | Path | None = None,
     training: bool = True,
     monitor_dir: str | Path | None = None,
+    monitor_kwargs: dict[str, Any] | None = None,
     render_mode: str | None = None,
 ) -> Any:
     """Build a vectorised, monitored environment as the run's config describes it.
@@ -129,6 +175,7 @@ def make_vec_env(
     :param normalize: ``VecNormalize`` keyword arguments, or None for no normalisation
     :param vec_normalize_path: saved ``VecNormalize`` statistics to load (enjoy, evaluation)
     :param training: False freezes normalisation statistics and reports raw rewards
+    :param monitor_kwargs: keyword arguments of SB3's ``Monitor`` (``info_keywords``, ...)
     """
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.vec_env import (
@@ -155,6 +202,7 @@ def make_vec_env(
             seed=seed,
             env_kwargs={**(env_kwargs or {}), **make_kwargs},
             monitor_dir=str(monitor_dir) if monitor_dir is not None else None,
+            monitor_kwargs=monitor_kwargs,
             wrapper_class=wrapper,
             vec_env_cls=SubprocVecEnv if subproc else DummyVecEnv,
         )

@@ -27,6 +27,14 @@ class EvaluationResult:
         return f"{self.mean:.2f} +/- {self.std:.2f} over {len(self.returns)} episodes"
 
 
+class EvaluationInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`evaluate`; ``result`` holds the episodes that ended before it."""
+
+    def __init__(self, result: EvaluationResult) -> None:
+        super().__init__()
+        self.result = result
+
+
 def evaluate(
     model: Any,
     env: Any,
@@ -43,6 +51,8 @@ def evaluate(
 
     Returns and lengths come from the Monitor wrapper, so they are the environment's own rewards
     (before normalisation or reward wrappers). ``record_video`` needs ``render_mode="rgb_array"``.
+    Ctrl-C raises :class:`EvaluationInterrupted` (a ``KeyboardInterrupt``) carrying the episodes played
+    so far, and the video holds the frames recorded until then.
     """
     if env.num_envs != 1:
         raise ValueError(f"evaluate() plays a single environment, got {env.num_envs}")
@@ -50,31 +60,35 @@ def evaluate(
         raise ValueError("give n_episodes, n_timesteps or both")
     result = EvaluationResult()
     video = VideoWriter(record_video, fps=video_fps) if record_video is not None else None
-    obs = env.reset()
-    state = None
-    episode_start = np.ones((1,), dtype=bool)
-    steps = 0
-    while True:
+    try:
+        obs = env.reset()
+        state = None
+        episode_start = np.ones((1,), dtype=bool)
+        steps = 0
+        while True:
+            if video is not None:
+                video.append(env.render())
+            elif render:
+                env.render()
+            action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
+            obs, _, dones, infos = env.step(action)
+            steps += 1
+            episode_start = dones
+            episode = infos[0].get("episode")
+            if dones[0] and episode is not None:
+                result.returns.append(float(episode["r"]))
+                result.lengths.append(int(episode["l"]))
+                if on_episode is not None:
+                    on_episode(len(result.returns), result.returns[-1], result.lengths[-1])
+            if n_episodes is not None and len(result.returns) >= n_episodes:
+                break
+            if n_timesteps is not None and steps >= n_timesteps:
+                break
+    except KeyboardInterrupt:
+        raise EvaluationInterrupted(result) from None
+    finally:
         if video is not None:
-            video.append(env.render())
-        elif render:
-            env.render()
-        action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
-        obs, _, dones, infos = env.step(action)
-        steps += 1
-        episode_start = dones
-        episode = infos[0].get("episode")
-        if dones[0] and episode is not None:
-            result.returns.append(float(episode["r"]))
-            result.lengths.append(int(episode["l"]))
-            if on_episode is not None:
-                on_episode(len(result.returns), result.returns[-1], result.lengths[-1])
-        if n_episodes is not None and len(result.returns) >= n_episodes:
-            break
-        if n_timesteps is not None and steps >= n_timesteps:
-            break
-    if video is not None:
-        video.close()
+            video.close()
     return result
 
 

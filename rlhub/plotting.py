@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +23,11 @@ class RunCurve:
 
 
 def collect_runs(folders: Iterable[Path], algo_ids: Iterable[str] = (), env_ids: Iterable[str] = ()) -> list[RunCurve]:
-    """Every run folder under ``folders`` (or the folders themselves) that has monitor files."""
+    """Every run folder under ``folders`` (or the folders themselves) that has monitor files.
+
+    A continued run's curve starts at the step count it was continued from (``initial_timesteps``
+    in its manifest), so it carries on where its parent's curve ends.
+    """
     from stable_baselines3.common.monitor import LoadMonitorResultsError, load_results
 
     algo_ids, env_ids = set(algo_ids), set(env_ids)
@@ -37,8 +42,9 @@ def collect_runs(folders: Iterable[Path], algo_ids: Iterable[str] = (), env_ids:
         except LoadMonitorResultsError:
             continue
         if len(episodes):
-            runs.append(RunCurve(manifest.algo_id, manifest.env_id, manifest_path.parent,
-                                 episodes["l"].cumsum().to_numpy(), episodes["r"].to_numpy()))
+            timesteps = manifest.initial_timesteps + episodes["l"].cumsum().to_numpy()
+            runs.append(RunCurve(manifest.algo_id, manifest.env_id, manifest_path.parent, timesteps,
+                                 episodes["r"].to_numpy()))
     return runs
 
 
@@ -49,6 +55,53 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     cumulative = np.cumsum(np.insert(values.astype(float), 0, 0.0))
     counts = np.minimum(np.arange(1, len(values) + 1), window)
     return (cumulative[1:] - cumulative[np.arange(1, len(values) + 1) - counts]) / counts
+
+
+@dataclass
+class Aggregate:
+    """Several runs' curves on one grid of timesteps; NaN where no run covers a point."""
+
+    grid: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    #: how many runs cover each grid point
+    count: np.ndarray
+
+
+def aggregate(timesteps: list[np.ndarray], values: list[np.ndarray], points: int = 200) -> Aggregate:
+    """Mean, min and max of curves on a common grid from the earliest start to the latest end.
+
+    Runs of different lengths (or a continued run, which starts late) are not cut to the shortest:
+    at each grid point only the runs whose own span covers it count.
+    """
+    grid = np.linspace(min(steps[0] for steps in timesteps), max(steps[-1] for steps in timesteps), points)
+    covered = np.array([(grid >= steps[0]) & (grid <= steps[-1]) for steps in timesteps])
+    curves = np.ma.masked_array([np.interp(grid, steps, curve) for steps, curve in zip(timesteps, values)], ~covered)
+    return Aggregate(grid, *(np.ma.filled(stat.astype(float), np.nan)
+                             for stat in (curves.mean(axis=0), curves.min(axis=0), curves.max(axis=0))),
+                     covered.sum(axis=0))
+
+
+def check_figure_path(output: str | Path) -> Path:
+    """``output`` as matplotlib will write it (no extension: PNG), or a ValueError if it cannot: a
+    format matplotlib does not know, a file in the way of its folder, or a folder not writable."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    output = Path(output)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if not output.suffix:
+        output = output.with_suffix(".png")
+    if output.suffix[1:].lower() not in formats:
+        raise ValueError(f"matplotlib cannot write {output.suffix!r} files; use one of "
+                         f"{', '.join('.' + name for name in sorted(formats))}")
+    # The file, or else the nearest folder that exists (it makes the missing ones), must be writable.
+    target = next(path for path in (output.absolute(), *output.absolute().parents) if path.exists())
+    if target != output.absolute() and not target.is_dir():
+        raise ValueError(f"cannot write {output}: {target} is a file, not a folder")
+    if not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
+        raise ValueError(f"cannot write {output}: {target} is not writable")
+    return output
 
 
 def plot_learning_curves(runs: list[RunCurve], output: str | Path, *, window: int = 20, title: str | None = None,
@@ -65,13 +118,12 @@ def plot_learning_curves(runs: list[RunCurve], output: str | Path, *, window: in
     figure, axes = plt.subplots(1, len(by_env), figsize=(6 * len(by_env), 4.2), squeeze=False)
     for axis, (env_id, by_algo) in zip(axes[0], sorted(by_env.items())):
         for algo_id, algo_runs in sorted(by_algo.items()):
-            horizon = min(run.timesteps[-1] for run in algo_runs)
-            grid = np.linspace(0, horizon, 200)
-            curves = np.array([np.interp(grid, run.timesteps, smooth(run.returns, window)) for run in algo_runs])
+            curves = aggregate([run.timesteps for run in algo_runs],
+                               [smooth(run.returns, window) for run in algo_runs])
             label = f"{algo_id} ({len(algo_runs)} run{'s' if len(algo_runs) > 1 else ''})"
-            (line,) = axis.plot(grid, curves.mean(axis=0), label=label)
+            (line,) = axis.plot(curves.grid, curves.mean, label=label)
             if len(algo_runs) > 1:
-                axis.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color=line.get_color(), alpha=0.2)
+                axis.fill_between(curves.grid, curves.low, curves.high, color=line.get_color(), alpha=0.2)
         if bars and env_id in bars:
             axis.axhline(bars[env_id], color="grey", linestyle="--", linewidth=1, label="bar")
         axis.set_title(env_id)

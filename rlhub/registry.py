@@ -6,8 +6,15 @@ import dataclasses
 import difflib
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from rlhub.plugins import distribution_of, get_plugin_manager
+from rlhub.plugins import (
+    PluginSkippedError,
+    distribution_of,
+    get_plugin_manager,
+    plugin_selection,
+    skipped_plugin_manager,
+)
 from rlhub.spec import AlgorithmSpec
 
 
@@ -22,23 +29,26 @@ class DuplicateAlgorithmError(RuntimeError):
     """Two plugins claim the same algorithm id."""
 
 
+def _specs(manager: Any, impl: Any) -> list[AlgorithmSpec]:
+    """The specs one ``rlhub_algorithms`` implementation returns, stamped with their plugin and distribution."""
+    plugin_name = manager.get_name(impl.plugin) or impl.plugin_name
+    distribution, version = distribution_of(plugin_name)
+    return [dataclasses.replace(spec, plugin_name=plugin_name, distribution=distribution,
+                                distribution_version=version) for spec in impl.function() or ()]
+
+
 @lru_cache(maxsize=1)
 def _algorithms() -> dict[str, AlgorithmSpec]:
     manager = get_plugin_manager()
     found: dict[str, AlgorithmSpec] = {}
     for impl in manager.hook.rlhub_algorithms.get_hookimpls():
-        plugin_name = manager.get_name(impl.plugin) or impl.plugin_name
-        distribution, version = distribution_of(plugin_name)
-        for spec in impl.function() or ():
-            spec = dataclasses.replace(
-                spec, plugin_name=plugin_name, distribution=distribution, distribution_version=version
-            )
+        for spec in _specs(manager, impl):
             if spec.algo_id in found:
                 other = found[spec.algo_id]
                 raise DuplicateAlgorithmError(
                     f"algorithm id {spec.algo_id!r} is provided by two plugins: "
                     f"{other.plugin_name!r} ({other.distribution or 'unknown distribution'}) and "
-                    f"{plugin_name!r} ({distribution or 'unknown distribution'}). "
+                    f"{spec.plugin_name!r} ({spec.distribution or 'unknown distribution'}). "
                     "Uninstall one, or block it with RLHUB_BLOCK_PLUGINS=<name>."
                 )
             found[spec.algo_id] = spec
@@ -51,17 +61,37 @@ def list_algorithms() -> list[AlgorithmSpec]:
 
 
 def get_algorithm(algo_id: str) -> AlgorithmSpec:
-    """Return the spec of ``algo_id``; an unknown id raises an error naming the nearest ids."""
+    """Return the spec of ``algo_id``; an unknown id raises an error naming the nearest ids, or the
+    plugin ``RLHUB_PLUGINS`` / ``RLHUB_BLOCK_PLUGINS`` skips that provides it."""
     algorithms = _algorithms()
     key = algo_id.lower()
     if key in algorithms:
         return algorithms[key]
+    selection = plugin_selection()
+    provider = _skipped_provider(key)
+    if provider:
+        typos = "".join(f" Note: {note}." for note in selection.unknown_names())
+        raise PluginSkippedError(f"{key} is provided by plugin {provider}, which {selection.skip_reason(provider)}. "
+                                 f"To use {key}, {selection.remedy(provider)}.{typos}")
+    notes = "".join(f" Note: {note}." for note in selection.notes())
     nearest = difflib.get_close_matches(key, algorithms, n=3, cutoff=0.5)
     hint = f" Did you mean {' or '.join(repr(name) for name in nearest)}?" if nearest else ""
     raise UnknownAlgorithmError(
         f"Unknown algorithm {algo_id!r}.{hint} Available: {', '.join(algorithms) or 'none'}. "
-        "Plugins add more (see `rlhub plugins`)."
+        f"Plugins add more (see `rlhub plugins`).{notes}"
     )
+
+
+def _skipped_provider(algo_id: str) -> str | None:
+    """The skipped plugin that would provide ``algo_id``, if any."""
+    manager = skipped_plugin_manager()
+    for impl in manager.hook.rlhub_algorithms.get_hookimpls():
+        try:
+            if any(spec.algo_id == algo_id for spec in _specs(manager, impl)):
+                return manager.get_name(impl.plugin)
+        except Exception:  # it may be skipped because it is broken
+            continue
+    return None
 
 
 def zoo_config_dirs() -> list[Path]:

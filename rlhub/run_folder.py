@@ -6,10 +6,14 @@ never have to guess which class made it.
 
 from __future__ import annotations
 
+import base64
+import errno
 import json
 import os
 import re
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ VEC_NORMALIZE_NAME = "vec_normalize.pkl"
 BEST_MODEL_NAME = "best_model.zip"
 BEST_VEC_NORMALIZE_NAME = "best_vec_normalize.pkl"
 CHECKPOINT_PREFIX = "rl_model"
+REPLAY_BUFFER_NAME = "replay_buffer.pkl"
 MANIFEST_FORMAT = 1
 MANIFEST_MAX_BYTES = 1 << 20  # a manifest is a few hundred bytes; a larger one is not rlhub's
 
@@ -31,6 +36,7 @@ class RunFolderError(FileNotFoundError):
 #: A name that is one path component and nothing else: no separators, no "..", no leading dot.
 _FILE_NAME = re.compile(r"[A-Za-z0-9][\w.\-]{0,199}")
 _ALGO_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_CHECKPOINT_ZIP = re.compile(rf"{CHECKPOINT_PREFIX}_(\d+)_steps\.zip")
 #: What a manifest's file fields may name (a downloaded manifest must not point anywhere else).
 _FILE_SUFFIXES = {"model_file": (".zip",), "vec_normalize_file": (".pkl",), "config_file": (".yml", ".yaml")}
 
@@ -62,7 +68,12 @@ class Manifest:
     vec_normalize_file: str | None = None
     config_file: str = CONFIG_NAME
     seed: int | None = None
+    #: the step count the run trains its agent to (a continued run: its initial steps plus its own)
     n_timesteps: int | None = None
+    #: the run folder this run continued (``--resume``, or ``-i`` with a run's model), as an absolute path
+    parent_run: str | None = None
+    #: the agent's step count when this run started (0 for a new agent)
+    initial_timesteps: int = 0
     format_version: int = MANIFEST_FORMAT
 
     def write(self, run_dir: Path) -> Path:
@@ -126,6 +137,12 @@ class Manifest:
         for name in ("plugin", "distribution", "distribution_version", "algo_class", "rlhub_version", "sb3_version"):
             if not isinstance(getattr(self, name), str):
                 raise bad(name, "is not a string")
+        if self.parent_run is not None and not (isinstance(self.parent_run, str) and self.parent_run.isprintable()
+                                                and 0 < len(self.parent_run) <= 4096):
+            raise bad("parent_run", "is not a folder path")
+        if isinstance(self.initial_timesteps, bool) or not isinstance(self.initial_timesteps, int) \
+                or self.initial_timesteps < 0:
+            raise bad("initial_timesteps", "is not a whole number of steps (0 or more)")
 
     @classmethod
     def for_run(cls, spec: Any, env_id: str, **values: Any) -> Manifest:
@@ -148,26 +165,98 @@ class Manifest:
         )
 
 
+class StorageFullError(RunFolderError):
+    """A save failed because its disk is full or read-only; the folder keeps its last complete save."""
+
+    REASONS = {errno.ENOSPC: "No space left on {}", errno.EDQUOT: "The disk quota is exceeded on {}",
+               errno.EROFS: "{} is on a read-only file system"}
+
+    def __init__(self, folder: Path, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror, str(folder))
+        self.folder = Path(folder)
+
+    def __str__(self) -> str:
+        # Named when shown, not when raised: a save the caller makes afterwards may have succeeded.
+        reason = self.REASONS.get(self.errno, "{} cannot be written").format(self.folder)
+        last = last_complete_save(self.folder)
+        if last is None:
+            return f"{reason}: nothing complete was saved there. Train again once the disk can take more"
+        return (f"{reason}: the last complete save is {last}. Once the disk can take more, continue from it: "
+                f"rlhub train --resume {self.folder}")
+
+
+def last_complete_save(folder: Path) -> Path | None:
+    """The newest model zip in ``folder`` (a scratch file of :func:`write_atomically` is never one)."""
+    saves = [path for path in Path(folder).glob("*.zip") if not path.name.startswith(".")]
+    return max(saves, key=lambda path: path.stat().st_mtime_ns, default=None)
+
+
+@contextmanager
+def storage_errors(folder: Path) -> Iterator[None]:
+    """Turn a full, over-quota or read-only disk met inside the block into a :class:`StorageFullError`
+    on ``folder``; any other error passes through."""
+    try:
+        yield
+    except StorageFullError:
+        raise
+    except OSError as error:
+        if error.errno in StorageFullError.REASONS:
+            raise StorageFullError(Path(folder), error) from error
+        raise
+
+
 def write_atomically(path: Path, write: Callable[[Path], Any]) -> Path:
     """Have ``write`` write ``path`` under a temporary name in the same folder, then rename it into
-    place: a full disk or a crash leaves the previous file whole, never a truncated one."""
+    place: a full disk or a crash leaves the previous file whole, never a truncated one. A full or
+    read-only disk is a :class:`StorageFullError` naming the folder's last complete save."""
     path = Path(path)
     scratch = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        write(scratch)
-        os.replace(scratch, path)
+        with storage_errors(path.parent):
+            write(scratch)
+            os.replace(scratch, path)
     finally:
         scratch.unlink(missing_ok=True)
     return path
 
 
+#: Less free space than this and a run folder is refused before training: a run writes at least
+#: its config, manifest, monitor files and a model of a few hundred kB.
+MIN_FREE_BYTES = 1 << 20
+
+
 def new_run_dir(log_folder: str | Path, algo_id: str, env_id: str) -> Path:
-    """Create ``<log_folder>/<algo_id>/<env>_<n>`` with ``n`` one above the highest present."""
+    """Create ``<log_folder>/<algo_id>/<env>_<n>`` with ``n`` one above the highest present.
+
+    A folder that cannot be made (a file in its way, no permission, a full or read-only disk) is a
+    :class:`RunFolderError`, raised before anything is trained.
+    """
     parent = Path(log_folder) / algo_id
-    parent.mkdir(parents=True, exist_ok=True)
-    run_dir = parent / f"{env_name(env_id)}_{_latest_id(parent, env_id) + 1}"
-    run_dir.mkdir()
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _check_free_space(parent)
+        run_dir = parent / f"{env_name(env_id)}_{_latest_id(parent, env_id) + 1}"
+        run_dir.mkdir()
+    except OSError as error:
+        raise RunFolderError(f"cannot make a run folder in {log_folder}: {_why_unwritable(parent, error)}. "
+                             "Choose a log folder you can write to with -f") from None
     return run_dir
+
+
+def _check_free_space(folder: Path) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        raise OSError(errno.ENOSPC, f"only {free // 1024} kB are free on its disk, and a run needs "
+                                    f"{MIN_FREE_BYTES // 1024} kB or more")
+
+
+def _why_unwritable(folder: Path, error: OSError) -> str:
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), folder)
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if isinstance(error, PermissionError):
+        return f"{existing} is not writable by you"
+    return error.strerror or str(error)
 
 
 def _latest_id(parent: Path, env_id: str) -> int:
@@ -197,7 +286,7 @@ def model_file(run_dir: Path, manifest: Manifest, *, load_best: bool = False, ch
     if load_best:
         path = run_dir / BEST_MODEL_NAME
     elif checkpoint is not None:
-        path = run_dir / f"{CHECKPOINT_PREFIX}_{checkpoint}_steps.zip"
+        path = run_dir / checkpoint_name(checkpoint)
     else:
         path = run_dir / manifest.model_file
     if not path.is_file():
@@ -211,10 +300,155 @@ def vec_normalize_file(run_dir: Path, *, load_best: bool = False, checkpoint: in
     if load_best:
         candidates = [BEST_VEC_NORMALIZE_NAME, VEC_NORMALIZE_NAME]
     elif checkpoint is not None:
-        candidates = [f"{CHECKPOINT_PREFIX}_vecnormalize_{checkpoint}_steps.pkl", VEC_NORMALIZE_NAME]
+        candidates = [checkpoint_name(checkpoint, "vecnormalize"), VEC_NORMALIZE_NAME]
     else:
         candidates = [VEC_NORMALIZE_NAME]
     return next((run_dir / name for name in candidates if (run_dir / name).is_file()), None)
+
+
+def checkpoint_name(steps: int, kind: str = "") -> str:
+    """A checkpoint file's name as SB3's ``CheckpointCallback`` (and so the RL Zoo) writes it: the model
+    ``rl_model_<N>_steps.zip``; with ``kind`` "vecnormalize" or "replay_buffer", ``rl_model_<kind>_<N>_steps.pkl``."""
+    return f"{CHECKPOINT_PREFIX}_{kind}_{steps}_steps.pkl" if kind else f"{CHECKPOINT_PREFIX}_{steps}_steps.zip"
+
+
+def checkpoint_steps(model_path: str | Path) -> int | None:
+    """The step count in a checkpoint zip's name; None for any other file."""
+    match = _CHECKPOINT_ZIP.fullmatch(Path(model_path).name)
+    return int(match.group(1)) if match else None
+
+
+def statistics_of(model_path: Path) -> Path | None:
+    """The VecNormalize statistics saved with the model zip ``model_path``: a checkpoint's own,
+    ``best_model.zip``'s, else the final ones beside it."""
+    return vec_normalize_file(model_path.parent, load_best=model_path.name == BEST_MODEL_NAME,
+                              checkpoint=checkpoint_steps(model_path))
+
+
+def replay_buffer_of(model_path: Path) -> Path | None:
+    """The replay buffer saved with the model zip ``model_path``: a checkpoint's own, else the final one."""
+    if model_path.name == BEST_MODEL_NAME:
+        return None  # EvalCallback saves no buffer with the best model, and the final one is from later
+    steps = checkpoint_steps(model_path)
+    path = model_path.with_name(REPLAY_BUFFER_NAME if steps is None else checkpoint_name(steps, "replay_buffer"))
+    return path if path.is_file() else None
+
+
+def latest_model(run_dir: Path, manifest: Manifest) -> tuple[Path, int]:
+    """The model of ``run_dir`` with the most steps, and its step count: the final model, or a later
+    checkpoint (a run killed before it finished has checkpoints only)."""
+    models = {steps: path for path in run_dir.glob(f"{CHECKPOINT_PREFIX}_*_steps.zip")
+              if (steps := checkpoint_steps(path)) is not None}
+    final = run_dir / manifest.model_file
+    if final.is_file():  # set after the checkpoints: on a tie, the final model (and its statistics) wins
+        models[read_model_summary(final).num_timesteps] = final
+    if not models:
+        raise RunFolderError(f"{run_dir} has no model to continue: neither {manifest.model_file} nor a checkpoint "
+                             f"({CHECKPOINT_PREFIX}_<N>_steps.zip)")
+    steps = max(models)
+    return models[steps], steps
+
+
+def save_statistics(model: Any, path: Path) -> None:
+    """Write ``model``'s VecNormalize statistics to ``path`` atomically, if it normalizes."""
+    vec_normalize = model.get_vec_normalize_env()
+    if vec_normalize is not None:
+        write_atomically(path, lambda scratch: vec_normalize.save(str(scratch)))
+
+
+def save_agent(model: Any, path: Path, *, statistics: Path | None, replay_buffer: Path | None = None) -> None:
+    """Write ``model`` and what continuing it needs, where given: its VecNormalize statistics and its
+    replay buffer. Each file is written atomically and the zip last, so a model zip on disk means the
+    files saved with it are whole too."""
+    if statistics is not None:
+        save_statistics(model, statistics)
+    if replay_buffer is not None and getattr(model, "replay_buffer", None) is not None:
+        write_atomically(replay_buffer, model.save_replay_buffer)
+    write_atomically(path, model.save)
+
+
+@dataclass
+class ModelSummary:
+    """What a Stable-Baselines3 model zip says about itself, read from its ``data`` entry without
+    unpickling anything, and the manifest of the run folder it is in, if any."""
+
+    policy: str
+    observation_space: str
+    action_space: str
+    num_timesteps: int
+    manifest: Manifest | None = None
+
+    def __str__(self) -> str:
+        made = (f"a {self.manifest.algo_id} agent on {self.manifest.env_id} (says the {MANIFEST_NAME} beside it)"
+                if self.manifest is not None else f"an agent whose policy is {self.policy}")
+        return (f"{made}, for observations {self.observation_space} and actions {self.action_space}, "
+                f"trained {self.num_timesteps} steps")
+
+
+def read_model_summary(path: Path) -> ModelSummary:
+    """The :class:`ModelSummary` of the model zip ``path``; a :class:`RunFolderError` if it is none."""
+    from rlhub.safe_loading import UnsafeAgentError, limits
+    from rlhub.safe_loading.archives import open_zip, parse_json, read_member
+
+    where = str(path)
+    try:
+        with open_zip(path, where) as archive:
+            if "data" not in archive.namelist():
+                raise UnsafeAgentError(f"{where} has no 'data' entry")
+            data = parse_json(read_member(archive, "data", where, limit=limits().model_data_bytes), where)
+        if not isinstance(data, dict):
+            raise UnsafeAgentError(f"the 'data' entry of {where} is not a mapping")
+    except UnsafeAgentError as error:
+        raise RunFolderError(f"{error}: this is not a Stable-Baselines3 model, or it is truncated or damaged") from None
+    steps = data.get("num_timesteps")
+    return ModelSummary(
+        policy=_saved_class(data.get("policy_class")),
+        observation_space=_saved_space(data.get("observation_space")),
+        action_space=_saved_space(data.get("action_space")),
+        num_timesteps=steps if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 else 0,
+        manifest=_manifest_beside(path),
+    )
+
+
+def describe_space(space: Any) -> str:
+    """A Gymnasium space in a few words, as :class:`ModelSummary` words a saved one (so the two compare)."""
+    return _space_words(type(space).__name__, vars(space))
+
+
+def _space_words(kind: str, attributes: Mapping[str, Any]) -> str:
+    # ``attributes``: a live space's vars(), or the readable copy SB3 writes beside a saved space's pickle
+    if kind == "Box":
+        return f"Box(shape {tuple(attributes.get('_shape') or ())}, {attributes.get('dtype')})"
+    if kind in ("Discrete", "MultiBinary"):
+        return f"{kind}({attributes.get('n')})"
+    if kind == "MultiDiscrete":
+        return f"MultiDiscrete({attributes.get('nvec')})"
+    return kind
+
+
+def _saved_space(item: Any) -> str:
+    match = re.fullmatch(r"<class '[\w.]*?(\w+)'>", str(item.get(":type:"))) if isinstance(item, dict) else None
+    return _space_words(match.group(1), item)[:200] if match else "unknown"
+
+
+def _saved_class(item: Any) -> str:
+    """``module.Name`` of a class a model zip pickles by reference, read as data; "unknown" if it is not one."""
+    from rlhub.safe_loading import Placeholder, restricted_loads
+
+    try:
+        loaded = restricted_loads(base64.b64decode(item[":serialized:"]), where="a model's policy_class")
+    except Exception:  # noqa: BLE001  # missing, malformed or hostile: only a description is lost
+        return "unknown"
+    return loaded.describe()[:200] if isinstance(loaded, type) and issubclass(loaded, Placeholder) else "unknown"
+
+
+def _manifest_beside(path: Path) -> Manifest | None:
+    if not (path.parent / MANIFEST_NAME).is_file():
+        return None
+    try:
+        return Manifest.read(path.parent)
+    except RunFolderError:  # damaged: the model is described by its zip alone
+        return None
 
 
 def algorithm_spec(manifest: Manifest, where: str) -> Any:
@@ -231,6 +465,22 @@ def algorithm_spec(manifest: Manifest, where: str) -> Any:
             f"distribution {manifest.distribution!r} {manifest.distribution_version}, which is not installed. "
             f"Install it: pip install '{manifest.distribution}>={manifest.distribution_version}'"
         ) from None
+
+
+def read_run_config(run_dir: Path, manifest: Manifest, algo_class: type, *, trusted: bool) -> Any:
+    """The run's config (a :class:`~rlhub.config.ZooConfig`): as written if ``trusted``, else read as data,
+    refusing imports outside the allow-list and an environment module rlhub may not import."""
+    from rlhub import safe_loading
+    from rlhub.config import load_zoo_config
+
+    config_path = run_dir / manifest.config_file
+    if trusted:
+        return load_zoo_config(manifest.algo_id, manifest.env_id, algo_class, conf_file=config_path)
+    config = safe_loading.load_config(config_path, manifest.algo_id, manifest.env_id, algo_class)
+    if ":" in manifest.env_id and not safe_loading.is_safe_env_module(manifest.env_id.split(":", 1)[0]):
+        raise safe_loading.unsafe(f"The environment id {manifest.env_id!r}", "names a module rlhub will not import "
+                                  "for an agent it did not train")
+    return config
 
 
 @dataclass
@@ -262,7 +512,6 @@ def load_agent(
     :param source: where the files came from, for error messages (default: the run folder)
     """
     from rlhub import safe_loading, trust
-    from rlhub.config import load_zoo_config
     from rlhub.envs import make_vec_env
 
     run_dir = Path(run_dir)
@@ -274,13 +523,7 @@ def load_agent(
     config_path = run_dir / manifest.config_file
     if trust_remote_code is None:
         trust_remote_code = trust.is_trusted(path, statistics, config_path, run_dir / MANIFEST_NAME)
-    if trust_remote_code:
-        config = load_zoo_config(manifest.algo_id, manifest.env_id, algo_class, conf_file=config_path)
-    else:
-        config = safe_loading.load_config(config_path, manifest.algo_id, manifest.env_id, algo_class)
-        if ":" in manifest.env_id and not safe_loading.is_safe_env_module(manifest.env_id.split(":", 1)[0]):
-            raise safe_loading.unsafe(f"The environment id {manifest.env_id!r}", "names a module rlhub will not import "
-                                      "for an agent it did not train")
+    config = read_run_config(run_dir, manifest, algo_class, trusted=trust_remote_code)
     if config.normalize is not None and statistics is None:
         raise RunFolderError(f"{run_dir} was trained with normalize but has no {VEC_NORMALIZE_NAME}; the agent "
                              "cannot see observations as it was trained to")

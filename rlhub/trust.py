@@ -3,12 +3,13 @@
 Stable-Baselines3 files are pickles, and unpickling runs whatever code their author put in them.
 rlhub unpickles a file only when it can tell that it wrote the file itself, on this machine:
 
-- when ``rlhub train`` finishes (interrupted runs too), it *signs* the run folder: an HMAC-SHA256,
+- when ``rlhub train`` finishes (interrupted runs too), and after each checkpoint it writes, it
+  *signs* the run folder: an HMAC-SHA256,
   under a per-user secret key, over the SHA-256 of every file a loader may unpickle or import from
   (model zips, VecNormalize statistics, ``config.yml``) and of the manifest ``rlhub.json``;
 - a file is trusted only if its folder's signature verifies and the file still has the hash it
   was signed with. Everything else -- a Hub download, a ``git clone``, a folder copied from another
-  machine, an edited file, a checkpoint of a run that crashed before signing -- is read as data
+  machine, an edited file, a file written after the last signature -- is read as data
   (:mod:`rlhub.safe_loading`) unless the user passes ``--trust-remote-code``.
 
 The key never leaves this machine, so a downloaded folder cannot forge a signature, whatever its

@@ -261,7 +261,49 @@ def test_saves_are_atomic(tmp_path):
 def test_a_run_that_fails_before_learning_leaves_no_folder(tmp_path):
     from rlhub.experiment import TrainOptions, train
 
-    with pytest.raises(Exception, match="NoSuchPolicy"):
+    # SB3's PPO refuses batch_size 1 in its constructor, after the run folder was made.
+    with pytest.raises(Exception, match="batch_size"):
         train(TrainOptions("ppo", "CartPole-v1", n_timesteps=64, log_folder=tmp_path, eval_freq=-1, verbose=0,
-                           hyperparams={"policy": "NoSuchPolicy"}))
+                           hyperparams={"batch_size": 1}))
     assert list((tmp_path / "ppo").iterdir()) == []  # enjoy's "latest run" stays the latest complete one
+
+
+def run_in_terminal(*args, cwd):
+    """``rlhub ARGS`` with its stdout on a pseudo-terminal, as a user's shell runs it; returns its output."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "rlhub.cli", *map(str, args)], cwd=cwd, stdin=subprocess.DEVNULL,
+                               stdout=terminal, stderr=terminal, env={**os.environ, "COLUMNS": "100"})
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the process closed its end of the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert process.wait(timeout=120) == 0, b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("flags, bar, tables", [((), True, False), (("-q",), True, False), (("-v",), True, True),
+                                                (("--no-progress",), False, False)])
+def test_a_terminal_gets_a_progress_bar_and_no_log_tables_unless_asked(tmp_path, flags, bar, tables):
+    output = run_in_terminal("train", "--algo", "a2c", "--env", "CartPole-v1", "-n", 3000, "--eval-freq", 1000,
+                             "--eval-episodes", 2, "--seed", 0, "-f", tmp_path, *flags, cwd=tmp_path)
+    assert ("steps/s" in output.split("Trained")[0]) == bar  # the bar's rate column, before the summary line
+    assert ("Logging to" in output) == tables  # SB3 speaks (and prints its log tables) only at -v
+    assert ("Eval num_timesteps" in output) == ("-q" not in flags)
+    assert "Evaluation (deterministic)" in output
+
+
+def test_piped_output_has_no_bar_and_stays_short(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "rlhub.cli", "train", "--algo", "a2c", "--env", "CartPole-v1",
+                             "-n", "3000", "--seed", "0", "-f", tmp_path], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) < 10 and not any("steps/s" in line and "━" in line for line in lines), result.stdout

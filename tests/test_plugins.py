@@ -170,3 +170,72 @@ def test_a_plugin_that_fails_to_import_is_named(fake_plugins, monkeypatch):
     plugins.reset()
     with pytest.raises(plugins.PluginLoadError, match="plugin 'broken'.*RLHUB_BLOCK_PLUGINS=broken"):
         plugins.get_plugin_manager()
+
+
+@pytest.fixture
+def plugin_variables(monkeypatch):
+    """Set RLHUB_PLUGINS / RLHUB_BLOCK_PLUGINS in this process and reload the plugins (again after the test)."""
+    def set_variables(**variables):
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        plugins.reset()
+
+    yield set_variables
+    monkeypatch.undo()
+    plugins.reset()
+
+
+def cli(*args, expect=0):
+    from click.testing import CliRunner
+
+    from rlhub.cli import main
+
+    result = CliRunner().invoke(main, [str(arg) for arg in args])
+    assert result.exit_code == expect, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_an_algorithm_of_a_blocked_plugin_names_the_plugin_and_the_variable(plugin_variables, tmp_path):
+    plugin_variables(RLHUB_BLOCK_PLUGINS="policy_gradient")
+    output = cli("train", "--algo", "acer", "--env", "CartPole-v1", "-f", tmp_path, expect=2).output
+    assert "acer is provided by plugin policy_gradient, which RLHUB_BLOCK_PLUGINS blocks" in output
+    assert "take policy_gradient out of RLHUB_BLOCK_PLUGINS" in output
+
+
+@pytest.mark.parametrize(("variable", "value", "reason"), [
+    ("RLHUB_BLOCK_PLUGINS", "sb3", "RLHUB_BLOCK_PLUGINS blocks"),
+    ("RLHUB_PLUGINS", "tabular", "RLHUB_PLUGINS='tabular' leaves out"),
+])
+def test_a_run_of_a_skipped_plugin_names_the_variable_not_pip(plugin_variables, ppo_cartpole_run, variable, value,
+                                                               reason):
+    plugin_variables(**{variable: value})
+    output = cli("enjoy", "-f", ppo_cartpole_run, "--no-render", expect=2).output
+    assert f"ppo is provided by plugin sb3, which {reason}" in output
+    assert "pip install" not in output
+
+
+def test_names_no_plugin_has_are_noted_with_the_installed_plugins(plugin_variables):
+    plugin_variables(RLHUB_PLUGINS="nosuch,sb3", RLHUB_BLOCK_PLUGINS="tabular")
+    installed = ", ".join(plugins.plugin_selection().names)
+    listing = cli("algos", "--json")
+    assert f"RLHUB_PLUGINS names 'nosuch', but no plugin entry point 'nosuch' exists; installed plugins: {installed}" \
+        in listing.stderr
+    assert {row["plugin"] for row in json.loads(listing.stdout)} == {"sb3"}  # notes leave stdout JSON
+    notes = cli("plugins").stderr
+    assert "RLHUB_BLOCK_PLUGINS blocks: tabular" in notes and "no plugin entry point 'nosuch' exists" in notes
+    assert "Note: RLHUB_PLUGINS='nosuch,sb3' leaves out: bandits, policy_gradient" in notes
+
+
+def table_cells(output):
+    """The cells of each data line of a rich table."""
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines() if line.startswith("│")]
+
+
+def test_listings_keep_ids_whole_when_piped(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # what rich assumes when piped, and narrower than the tables
+    algos = table_cells(cli("algos").stdout)
+    assert algos == [[spec.algo_id, spec.plugin_name, ", ".join(spec.action_spaces), spec.kind, spec.summary]
+                     for spec in registry.list_algorithms()]  # one line a row, nothing cut
+    listed = [cells[:3] for cells in table_cells(cli("plugins").stdout)]
+    assert listed == [[info.name, info.distribution, info.version] for info in plugins.list_plugins()]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+
+from rlhub.run_folder import save_agent, save_statistics
 
 
 class RichProgressCallback(BaseCallback):
@@ -18,7 +21,7 @@ class RichProgressCallback(BaseCallback):
 
     def __init__(self, total_timesteps: int, description: str = "training") -> None:
         super().__init__()
-        self.total_timesteps = total_timesteps
+        self.total_timesteps = total_timesteps  # of this learn() call: a continued agent starts at its own count
         self.description = description
         self._progress: Any = None
         self._task: Any = None
@@ -40,7 +43,7 @@ class RichProgressCallback(BaseCallback):
         )
         self._progress.start()
         self._task = self._progress.add_task(
-            self.description, total=self.total_timesteps, completed=self.num_timesteps, fps="-"
+            self.description, total=self.num_timesteps + self.total_timesteps, completed=self.num_timesteps, fps="-"
         )
         self._step = max(self.total_timesteps // 100, 1)
         self._next_update = self.num_timesteps + self._step
@@ -73,9 +76,35 @@ class SaveVecNormalizeCallback(BaseCallback):
         self.path = Path(path)
 
     def _on_step(self) -> bool:
-        vec_normalize = self.model.get_vec_normalize_env()
-        if vec_normalize is not None:
-            vec_normalize.save(str(self.path))
+        save_statistics(self.model, self.path)
+        return True
+
+
+class AtomicCheckpointCallback(CheckpointCallback):
+    """SB3's ``CheckpointCallback``, with its file names (which ``enjoy --load-checkpoint``, the RL Zoo
+    and rlhub's ``--resume`` read), but each file written atomically and the model zip last: a crash
+    or a full disk never leaves a truncated file under a checkpoint's name, and a checkpoint whose zip
+    exists has its VecNormalize statistics (and replay buffer, if saved) complete.
+
+    :param after_save: called after each checkpoint (``rlhub train`` signs the run folder there, so
+        that a run killed later is resumed from files it trusts)
+    """
+
+    def __init__(self, *args: Any, after_save: Callable[[], Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_save = after_save
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq == 0:
+            save_agent(self.model, Path(self._checkpoint_path(extension="zip")),
+                       statistics=(Path(self._checkpoint_path("vecnormalize_", extension="pkl"))
+                                   if self.save_vecnormalize else None),
+                       replay_buffer=(Path(self._checkpoint_path("replay_buffer_", extension="pkl"))
+                                      if self.save_replay_buffer else None))
+            if self.verbose >= 2:
+                print(f"Saved checkpoint {self._checkpoint_path(extension='zip')}")
+            if self.after_save is not None:
+                self.after_save()
         return True
 
 

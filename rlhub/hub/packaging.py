@@ -99,7 +99,7 @@ def package(
 
     packaged = dataclasses.replace(manifest, model_file=f"{name}.zip",
                                    vec_normalize_file=VEC_NORMALIZE_NAME if statistics is not None else None,
-                                   config_file=CONFIG_NAME)
+                                   config_file=CONFIG_NAME, parent_run=None)  # a local path: not the Hub's
     extras = {"env_package": _env_distribution(manifest.env_id)}
     (folder / MANIFEST_NAME).write_text(json.dumps({**dataclasses.asdict(packaged), **extras}, indent=2) + "\n")
 
