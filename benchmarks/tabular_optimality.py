@@ -32,7 +32,7 @@ HORIZON = 99  # the course's max_steps, as in the zoo configs
 def finite_horizon_values(env_id: str, env_kwargs: dict, policy: np.ndarray | None, horizon: int) -> np.ndarray:
     """Expected undiscounted return within ``horizon`` steps from every state, for the deterministic
     ``policy`` (one action per state) or, with None, for the optimal policy."""
-    from rlhub.common.tabular import TransitionModel
+    from rlhub_tabular.common import TransitionModel
 
     unwrapped = gym.make(env_id, **env_kwargs).unwrapped
     n_states, n_actions = unwrapped.observation_space.n, unwrapped.action_space.n

@@ -25,6 +25,7 @@ from rlhub.run_folder import (
     Manifest,
     RunFolderError,
     describe_space,
+    load_model_file,
     new_run_dir,
     read_model_summary,
     replay_buffer_of,
@@ -377,18 +378,17 @@ def _continue_from(model_path: Path, statistics: Path | None, unpickle: bool, al
     ``load(path, env, **kwargs)``)."""
     if unpickle:  # with the saved policy_kwargs, which fit the saved weights (SB3's load refuses any others)
         overrides = {key: value for key, value in overrides.items() if key != "policy_kwargs"}
-        return algo_class.load(model_path, env=env, device=options.device, **overrides)
-    from rlhub import safe_loading
+    elif statistics is not None:  # read as numbers, never unpickled
+        from rlhub import safe_loading
 
-    if statistics is not None:  # read as numbers, never unpickled
         saved = safe_loading.read_vec_normalize(statistics, source=str(model_path.parent))
         if config.normalize is None:
             raise ConfigError(
                 f"{statistics} holds VecNormalize statistics but this run's config does not normalize: set "
                 "normalize in the config (or -params normalize:True) to continue this agent")
         safe_loading.restore_statistics(env, saved)
-    return safe_loading.load_model(algo_class, model_path, env, config=config, device=options.device,
-                                   source=str(model_path.parent), overrides=overrides)
+    return load_model_file(algo_class, model_path, env, unpickle=unpickle, config=config, device=options.device,
+                           source=str(model_path.parent), overrides=overrides)
 
 
 def check_spaces(spec: Any, config: ZooConfig, options: TrainOptions) -> None:

@@ -171,10 +171,9 @@ def list_plugins() -> list[PluginInfo]:
 
 
 def reset() -> None:
-    """Forget the loaded plugins; the next :func:`get_plugin_manager` loads them again (tests)."""
+    """Forget the loaded plugins; the next :func:`get_plugin_manager` loads them again. What was built
+    from them is forgotten by :func:`rlhub.registry.reset`, which calls this (the registry depends on
+    the plugins, never the reverse)."""
     for cached in (plugin_selection, get_plugin_manager, skipped_plugin_manager):
         cached.cache_clear()
     _distributions.clear()
-    from rlhub import registry
-
-    registry.reset()

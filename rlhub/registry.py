@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from rlhub import plugins
 from rlhub.plugins import (
     PluginSkippedError,
     distribution_of,
@@ -105,5 +106,7 @@ def zoo_config_dirs() -> list[Path]:
 
 
 def reset() -> None:
-    """Forget cached algorithms (tests)."""
+    """Forget the loaded plugins and the algorithms they registered; the next lookup loads them again
+    (after a test changes RLHUB_PLUGINS or installs a plugin)."""
+    plugins.reset()
     _algorithms.cache_clear()

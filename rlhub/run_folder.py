@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -491,6 +492,26 @@ class LoadedAgent:
     run_dir: Path
 
 
+def load_model_file(algo_class: type, path: Path, env: Any, *, unpickle: bool, config: Any, device: str = "auto",
+                    source: str = "", overrides: dict[str, Any] | None = None) -> Any:
+    """The agent of the model zip ``path`` on ``env``: unpickled as SB3 does if ``unpickle``, else
+    rebuilt from ``config`` without unpickling (:func:`rlhub.safe_loading.load_model`).
+
+    A zip naming a class that has moved since it was saved (by an older rlhub or plugin) cannot be
+    unpickled; it is rebuilt as an untrusted one is, rather than lost.
+    """
+    from rlhub import safe_loading
+
+    if unpickle:
+        try:
+            return algo_class.load(path, env=env, device=device, **(overrides or {}))
+        except (ModuleNotFoundError, AttributeError) as error:
+            warnings.warn(f"{path} names a class this rlhub no longer has ({error}); it was rebuilt from the run's "
+                          "config instead", stacklevel=2)
+    return safe_loading.load_model(algo_class, path, env, config=config, device=device, source=source or str(path),
+                                   overrides=overrides)
+
+
 def load_agent(
     run_dir: str | Path,
     *,
@@ -541,12 +562,10 @@ def load_agent(
         render_mode=render_mode,
     )
     try:
-        if trust_remote_code:
-            model = algo_class.load(path, env=env, device=device)
-        else:
-            if statistics is not None:  # the statistics are read as numbers, never unpickled
-                env = safe_loading.wrap_vec_normalize(env, safe_loading.read_vec_normalize(statistics, source=source))
-            model = safe_loading.load_model(algo_class, path, env, config=config, device=device, source=source)
+        if not trust_remote_code and statistics is not None:  # the statistics are read as numbers, never unpickled
+            env = safe_loading.wrap_vec_normalize(env, safe_loading.read_vec_normalize(statistics, source=source))
+        model = load_model_file(algo_class, path, env, unpickle=trust_remote_code, config=config, device=device,
+                                source=source)
     except BaseException:
         env.close()
         raise

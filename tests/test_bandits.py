@@ -139,3 +139,23 @@ def test_epsilon_greedy_optimistic_start_and_save_load(tmp_path):
     loaded = EpsilonGreedyBandit.load(tmp_path / "bandit")
     np.testing.assert_array_equal(loaded.policy.table("q_table"), model.policy.table("q_table"))
     assert loaded.cumulative_regret == model.cumulative_regret
+
+
+@pytest.mark.parametrize("algo_class", [EpsilonGreedyBandit, ThompsonSampling, GradientBandit])
+def test_a_seed_fixes_pulls_and_predictions_whatever_the_global_numpy_stream(algo_class):
+    """Stochastic predict draws from the policy's seeded generator, not from ``np.random``."""
+
+    def run(global_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        model = algo_class("BanditPolicy", make_vec_env(BERNOULLI, env_kwargs={"means": [0.4, 0.5, 0.6]}, seed=0),
+                           seed=0)
+        np.random.seed(global_seed)
+        model.learn(100)
+        np.random.seed(global_seed + 1)
+        actions, _ = model.predict(np.zeros(200, dtype=np.int64), deterministic=False)
+        return model.policy.table("pull_counts").copy(), actions
+
+    pulls, actions = run(0)
+    same_pulls, same_actions = run(777)
+    np.testing.assert_array_equal(pulls, same_pulls)
+    np.testing.assert_array_equal(actions, same_actions)
+    assert len(set(actions.tolist())) > 1  # the draws are random, not a fixed arm

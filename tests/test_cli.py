@@ -307,3 +307,34 @@ def test_piped_output_has_no_bar_and_stays_short(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) < 10 and not any("steps/s" in line and "━" in line for line in lines), result.stdout
+
+
+def test_a_model_naming_a_class_that_has_moved_is_rebuilt_not_lost(tmp_path, monkeypatch):
+    """A run trained by an older rlhub whose policy class has since moved (as rlhub.common.tabular did)."""
+    import base64
+    import pickle
+    import types
+    import zipfile
+
+    from rlhub import trust
+
+    run("train", "--algo", "q_learning", "--env", "FrozenLake-v1", "-n", 2000, "-f", tmp_path / "logs", "-q")
+    run_dir = tmp_path / "logs" / "q_learning" / "FrozenLake-v1_1"
+    model = run_dir / "FrozenLake-v1.zip"
+    with zipfile.ZipFile(model) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    old_home = types.ModuleType("rlhub_old_home")
+    moved = type("TabularPolicy", (), {"__module__": old_home.__name__})
+    old_home.TabularPolicy = moved
+    monkeypatch.setitem(sys.modules, old_home.__name__, old_home)
+    data = json.loads(files["data"])
+    data["policy_class"][":serialized:"] = base64.b64encode(pickle.dumps(moved)).decode()
+    files["data"] = json.dumps(data).encode()
+    monkeypatch.delitem(sys.modules, old_home.__name__)  # the class is gone from this rlhub
+    with zipfile.ZipFile(model, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    trust.sign(run_dir)
+    with pytest.warns(UserWarning, match="no longer has"):
+        output = run("enjoy", "-f", run_dir, "--no-render", "--n-episodes", 2)
+    assert "mean return" in output

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from rlhub_tabular.cliff import CliffEnv, greedy_return, to_state
+from rlhub_tabular.common import MissingTransitionModelError, StateIndexer
 from rlhub_tabular.dyna_q import DynaQ
 from rlhub_tabular.dyna_q_plus import DynaQPlus
 from rlhub_tabular.expected_sarsa import ExpectedSARSA
@@ -21,7 +22,6 @@ from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEp
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
-from rlhub.common.tabular import MissingTransitionModelError, StateIndexer
 from rlhub.envs import ensure_registered
 from rlhub.spec import SpaceMismatchError
 
@@ -83,6 +83,13 @@ def test_planning_needs_a_transition_model():
         PolicyIteration("TabularPolicy", CLIFF, gamma=1.0)
 
 
+def test_only_algorithms_that_count_visits_take_sample_averages():
+    with pytest.raises(ValueError, match="learning_rate must be a number"):
+        QLearning("TabularPolicy", CLIFF, learning_rate=None)
+    assert MonteCarloControl("TabularPolicy", CLIFF, learning_rate=None)._step_size(4.0) == 0.25
+    assert MonteCarloControl("TabularPolicy", CLIFF, learning_rate=0.3)._step_size(4.0) == 0.3
+
+
 def test_q_learning_takes_the_edge_and_sarsa_the_safe_path():
     """The notes' comparison (alpha 0.1, gamma 0.9, epsilon 0.1, 1500 episodes)."""
     q_learning = QLearning("TabularPolicy", CLIFF, seed=0, **NOTES)
@@ -140,6 +147,26 @@ def test_vec_env_path_learns_exactly_as_the_direct_path():
     assert direct._episode_num == wrapped._episode_num > 0
 
 
+def test_a_seed_fixes_learning_and_acting_whatever_the_global_numpy_stream():
+    """Two runs with seed 3 learn the same Q-table and take the same stochastic actions although
+    ``np.random``'s global stream is reset differently before each: nothing draws from it. Seed 4 differs."""
+
+    def run(seed: int, global_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        model = QLearning("TabularPolicy", "FrozenLake-v1", seed=seed)
+        np.random.seed(global_seed)  # after construction, which seeds the global stream as SB3 does
+        model.learn(3000)
+        np.random.seed(global_seed + 1)
+        actions, _ = model.predict(np.zeros(64, dtype=np.int64), deterministic=False)
+        return q_table(model).copy(), actions
+
+    table, actions = run(3, global_seed=0)
+    same_table, same_actions = run(3, global_seed=12345)
+    np.testing.assert_array_equal(table, same_table)
+    np.testing.assert_array_equal(actions, same_actions)
+    other_table, _ = run(4, global_seed=0)
+    assert not np.array_equal(table, other_table)
+
+
 def test_learning_continues_across_learn_calls():
     once = QLearning("TabularPolicy", CLIFF, seed=1, **NOTES)
     once.learn(2000)
@@ -169,7 +196,7 @@ def test_frozen_lake_without_slipping_is_learned_quickly(algo_class):
     assert reward == 1.0, f"{algo_class.__name__} did not learn the way to the goal"
 
 
-def test_dyna_q_plans_and_dyna_q_plus_adds_its_bonus():
+def test_dyna_q_plans_and_dyna_q_plus_models_untried_actions():
     dyna = DynaQ("TabularPolicy", CLIFF, seed=0, n_planning_steps=20, **NOTES)
     dyna.learn(10**6, callback=StopTrainingOnMaxEpisodes(60))
     assert greedy_return(q_table(dyna)) == -13.0  # Q-learning needs hundreds of episodes
@@ -177,15 +204,60 @@ def test_dyna_q_plans_and_dyna_q_plus_adds_its_bonus():
 
     plus = DynaQPlus("TabularPolicy", CLIFF, seed=0, n_planning_steps=5, kappa=0.01, **NOTES)
     plus.learn(500)
-    clock = int(plus.policy.table("model_clock"))
-    assert clock == 500
+    assert int(plus.policy.table("model_clock")) == 500
     seen = plus.policy.table("model_seen")
-    visited_states = seen.any(axis=1)
-    assert seen[visited_states].all()  # untried actions of visited states are modelled too
-    state, action = np.argwhere(seen)[0]
-    tau = clock - int(plus.policy.table("model_last_tried")[state, action])
-    assert plus._planning_reward(state, action) == pytest.approx(
-        plus.policy.table("model_reward")[state, action] + 0.01 * np.sqrt(tau))
+    assert seen[seen.any(axis=1)].all()  # untried actions of visited states are modelled too
+
+
+class ShortcutMaze(gym.Env):
+    """Sutton & Barto's example 8.3: a 6x9 maze whose wall (row 3, columns 1-8) opens a shortcut at
+    its right end (column 8) after ``opens_after`` steps. Reward 1 at the goal, which ends the episode.
+    The way round the left end takes 16 steps from the start, the shortcut 10."""
+
+    ROWS, COLS, START, GOAL = 6, 9, (5, 3), (0, 8)
+    MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
+    observation_space = gym.spaces.Discrete(ROWS * COLS)
+    action_space = gym.spaces.Discrete(4)
+
+    def __init__(self, opens_after: int) -> None:
+        self.opens_after = opens_after
+        self.steps = 0
+        self.position = self.START
+
+    def walls(self) -> set[tuple[int, int]]:
+        last = 8 if self.steps < self.opens_after else 7
+        return {(3, col) for col in range(1, last + 1)}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.position = self.START
+        return self.START[0] * self.COLS + self.START[1], {}
+
+    def step(self, action):
+        row, col = self.position[0] + self.MOVES[action][0], self.position[1] + self.MOVES[action][1]
+        if 0 <= row < self.ROWS and 0 <= col < self.COLS and (row, col) not in self.walls():
+            self.position = (row, col)
+        self.steps += 1
+        at_goal = self.position == self.GOAL
+        return self.position[0] * self.COLS + self.position[1], float(at_goal), at_goal, False, {}
+
+
+def test_dyna_q_plus_finds_the_shortcut_that_dyna_q_misses():
+    """Sutton & Barto's example 8.3 (alpha 1, gamma 0.95, epsilon 0.1, kappa 1e-3; 20 planning steps
+    instead of 50, to stay fast): the shortcut opens after 3000 steps. Over steps 5000-6000, an agent
+    that still goes round takes at least 16 steps an episode (at most 63 episodes); Dyna-Q+, whose
+    bonus sends it back to try the wall, takes the shortcut (about 80), and Dyna-Q never does."""
+    settings = {"learning_rate": 1.0, "gamma": 0.95, "n_planning_steps": 20, "exploration_initial_eps": 0.1,
+                "exploration_final_eps": 0.1, "seed": 0}
+    episodes_at_the_end = {}
+    for algo_class, extra in ((DynaQ, {}), (DynaQPlus, {"kappa": 1e-3})):
+        model = algo_class("TabularPolicy", ShortcutMaze(opens_after=3000), **settings, **extra)
+        model.learn(5000)
+        before = model._episode_num
+        model.learn(1000, reset_num_timesteps=False)
+        episodes_at_the_end[algo_class] = model._episode_num - before
+    assert episodes_at_the_end[DynaQPlus] > 70
+    assert episodes_at_the_end[DynaQ] <= 63
 
 
 def test_monte_carlo_first_and_every_visit():
@@ -329,7 +401,8 @@ def test_course_time_limit_is_seen_by_monitor_and_evaluation():
 def test_q_learning_zoo_config_solves_the_slippery_lake(tmp_path):
     """FrozenLake-v1 4x4 slippery with the zoo config (20000 episodes): the greedy policy's exact success
     probability within 99 steps, from the model P, is at least the reward threshold 0.70 (best: 0.742)."""
-    from rlhub.common.tabular import TransitionModel
+    from rlhub_tabular.common import TransitionModel
+
     from rlhub.experiment import TrainOptions, train
 
     result = train(TrainOptions("q_learning", "FrozenLake-v1", seed=0, log_folder=tmp_path, eval_freq=-1, verbose=0))

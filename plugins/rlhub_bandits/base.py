@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch as th
+from rlhub_tabular.common import TableSpecs, TabularAlgorithm, TabularPolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-
-from rlhub.common.tabular import TableSpecs, TabularAlgorithm, TabularPolicy
 
 
 class BanditAlgorithm(TabularAlgorithm):
@@ -22,6 +21,7 @@ class BanditAlgorithm(TabularAlgorithm):
     """
 
     _explores = False
+    _sample_averages = True
     _transient_attributes = (*TabularAlgorithm._transient_attributes, "_counts")
 
     def __init__(
@@ -41,7 +41,7 @@ class BanditAlgorithm(TabularAlgorithm):
         exploration_decay_rate: float | None = None,
     ) -> None:
         super().__init__(
-            policy, env, learning_rate=learning_rate, gamma=0.0,  # type: ignore[arg-type]
+            policy, env, learning_rate=learning_rate, gamma=0.0,
             exploration_initial_eps=exploration_initial_eps, exploration_final_eps=exploration_final_eps,
             exploration_fraction=exploration_fraction, exploration_decay_rate=exploration_decay_rate,
             stats_window_size=stats_window_size, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs,
@@ -50,14 +50,6 @@ class BanditAlgorithm(TabularAlgorithm):
         self.cumulative_regret = 0.0
         self.n_pulls = 0
         self._regret_reported = False
-
-    def _setup_lr_schedule(self) -> None:
-        if self.learning_rate is None:  # sample averages; the schedule only feeds the log
-            from stable_baselines3.common.utils import ConstantSchedule
-
-            self.lr_schedule = ConstantSchedule(0.0)
-        else:
-            super()._setup_lr_schedule()
 
     def _table_specs(self) -> TableSpecs:
         return {"pull_counts": ((self.n_states, self.n_actions), "float64", 0.0, True)}
@@ -73,10 +65,6 @@ class BanditAlgorithm(TabularAlgorithm):
     def _update(self, state: int, arm: int, reward: float) -> None:
         """Learn from one pull; ``pull_counts[state, arm]`` already counts it."""
         raise NotImplementedError
-
-    def _sample_average_step(self, state: int, arm: int) -> float:
-        """``1 / n`` (sample average) without a learning rate, else the learning rate."""
-        return 1.0 / self._counts[state, arm] if self.learning_rate is None else self._alpha
 
     def _start_episode(self, env_index: int, state: int) -> int:
         return self._select(state)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch as th
+from rlhub_tabular.common import TableSpecs, TabularPolicy
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TableSpecs, TabularPolicy
 from rlhub_bandits.base import BanditAlgorithm
 
 
@@ -84,4 +84,4 @@ class EpsilonGreedyBandit(BanditAlgorithm):
 
     def _update(self, state: int, arm: int, reward: float) -> None:
         q = self._q
-        q[state, arm] += self._sample_average_step(state, arm) * (reward - q[state, arm])
+        q[state, arm] += self._step_size(self._counts[state, arm]) * (reward - q[state, arm])

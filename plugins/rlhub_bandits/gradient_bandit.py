@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
+from rlhub_tabular.common import TableSpecs, TabularPolicy
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TableSpecs, TabularPolicy
 from rlhub_bandits.base import BanditAlgorithm
 
 
@@ -31,7 +31,7 @@ class GradientBanditPolicy(TabularPolicy):
         preferences = self.table("preferences")[rows]
         weights = np.exp(preferences - preferences.max(axis=1, keepdims=True))
         cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
-        draws = np.random.random_sample((len(rows), 1))
+        draws = self.rng.random((len(rows), 1))
         return np.minimum((cumulative < draws).sum(axis=1), preferences.shape[1] - 1)
 
 

@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from rlhub_tabular.common import TableSpecs, TabularPolicy
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TableSpecs, TabularPolicy
 from rlhub_bandits.base import BanditAlgorithm
 
 PRIORS = ("beta", "gaussian")
@@ -37,10 +37,10 @@ class ThompsonPolicy(TabularPolicy):
 
     def behaviour_actions(self, rows: np.ndarray) -> np.ndarray:
         if self.prior == "beta":
-            samples = np.random.beta(self.table("beta_alpha")[rows], self.table("beta_beta")[rows])
+            samples = self.rng.beta(self.table("beta_alpha")[rows], self.table("beta_beta")[rows])
         else:
             precision = self.table("posterior_precision")[rows]
-            samples = self.table("q_table")[rows] + np.random.standard_normal(precision.shape) / np.sqrt(precision)
+            samples = self.table("q_table")[rows] + self.rng.standard_normal(precision.shape) / np.sqrt(precision)
         return samples.argmax(axis=1)
 
 

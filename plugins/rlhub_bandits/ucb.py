@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
+from rlhub_tabular.common import TableSpecs, TabularPolicy, greedy_with_ties
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TableSpecs, TabularPolicy, greedy_with_ties
 from rlhub_bandits.base import BanditAlgorithm
 
 
@@ -29,7 +29,7 @@ class UCBPolicy(TabularPolicy):
         counts = self.table("pull_counts")[rows]
         total = counts.sum(axis=1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            bonus = float(self.exploration_coef) * np.sqrt(np.log(np.maximum(total, 1.0)) / counts)
+            bonus = float(self.table("exploration_coef")) * np.sqrt(np.log(np.maximum(total, 1.0)) / counts)
         index = np.where(counts > 0, values + bonus, np.inf)
         return index.argmax(axis=1)
 
@@ -96,7 +96,7 @@ class UCB(BanditAlgorithm):
 
     def _update(self, state: int, arm: int, reward: float) -> None:
         q = self._q
-        q[state, arm] += self._sample_average_step(state, arm) * (reward - q[state, arm])
+        q[state, arm] += self._step_size(self._counts[state, arm]) * (reward - q[state, arm])
 
 
 __all__ = ["UCB", "UCBPolicy"]

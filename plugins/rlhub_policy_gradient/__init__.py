@@ -1,6 +1,9 @@
 """Built-in plugin: policy-gradient methods SB3 lacks (REINFORCE, ACER).
 
-The hook implementations name classes by import path, so listing algorithms imports no torch.
+One subpackage per algorithm, its policies, buffers (and ACER's update rules) beside it:
+:mod:`.reinforce`, :mod:`.acer`; what both share, the rollout and the time-limit bootstrap, in
+:mod:`.common.rollout`. The hook implementations name classes by import path, so listing
+algorithms imports no torch.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TableSpecs, TabularAlgorithm, TabularPolicy, greedy_with_ties
+from rlhub_tabular.common import TableSpecs, TabularAlgorithm, TabularPolicy, td_target
 
 
 class DynaQ(TabularAlgorithm):
@@ -24,7 +24,7 @@ class DynaQ(TabularAlgorithm):
     section 8.2.
     Code: Sutton & Barto's pseudocode "Tabular Dyna-Q".
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: the environment (Discrete or Tuple-of-Discrete observations, Discrete actions), or its id
     :param learning_rate: the step size alpha of real and planning updates, a float or a schedule of
         the remaining progress (read at each episode start)
@@ -118,31 +118,23 @@ class DynaQ(TabularAlgorithm):
         return float(self._model_reward[state, action])
 
     def _plan(self) -> None:
+        """``n_planning_steps`` Q-learning updates on modelled transitions of pairs drawn uniformly."""
         q, gamma, alpha, n_actions = self._q, self.gamma, self._alpha, self.n_actions
-        pairs = self._observed_pairs
-        next_states, terminals = self._model_next_state, self._model_terminated
+        pairs, next_states, terminals = self._observed_pairs, self._model_next_state, self._model_terminated
         for _ in range(self.n_planning_steps):
             state, action = divmod(pairs[self._random.index(len(pairs))], n_actions)
-            reward = self._planning_reward(state, action)
-            if terminals[state, action]:
-                target = reward
-            else:
-                target = reward + gamma * max(q[next_states[state, action]].tolist())
+            target = td_target(q, self._planning_reward(state, action), next_states[state, action],
+                               terminals[state, action], gamma)
             q[state, action] += alpha * (target - q[state, action])
 
     def _transition(self, env_index: int, state: int, action: int, reward: float, next_state: int,
                     terminated: bool, done: bool, info: dict[str, Any]) -> int:
         q = self._q
-        target = reward if terminated else reward + self.gamma * max(q[next_state].tolist())
-        q[state, action] += self._alpha * (target - q[state, action])
+        q[state, action] += self._alpha * (td_target(q, reward, next_state, terminated, self.gamma) - q[state, action])
         self._remember(state, action, reward, next_state, terminated)
         if self.n_planning_steps:
             self._plan()
-        if done:
-            return 0
-        if self._random.uniform() < self.exploration_rate:
-            return self._random.index(self.n_actions)
-        return greedy_with_ties(q[next_state].tolist(), self._random)
+        return 0 if done else self._epsilon_greedy(next_state)
 
     def _record_logs(self) -> None:
         self.logger.record("train/model_pairs", len(self._observed_pairs))

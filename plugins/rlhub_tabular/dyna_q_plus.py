@@ -8,7 +8,7 @@ from typing import Any
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TableSpecs, TabularPolicy
+from rlhub_tabular.common import TableSpecs, TabularPolicy
 from rlhub_tabular.dyna_q import DynaQ
 
 
@@ -26,7 +26,7 @@ class DynaQPlus(DynaQ):
     section 8.3.
     Code: Sutton & Barto's section 8.3 and the footnote on untried actions.
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: the environment (Discrete or Tuple-of-Discrete observations, Discrete actions), or its id
     :param learning_rate: the step size alpha of real and planning updates, a float or a schedule of
         the remaining progress (read at each episode start)

@@ -7,7 +7,7 @@ from typing import Any
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TabularAlgorithm, TabularPolicy
+from rlhub_tabular.common import TabularAlgorithm, TabularPolicy
 
 
 class ExpectedSARSA(TabularAlgorithm):
@@ -19,7 +19,7 @@ class ExpectedSARSA(TabularAlgorithm):
     Expected Sarsa", IEEE ADPRL 2009. Sutton & Barto, Reinforcement Learning (2nd ed.), section 6.6.
     Code: Sutton & Barto's section 6.6 update rule.
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: the environment (Discrete or Tuple-of-Discrete observations, Discrete actions), or its id
     :param learning_rate: the step size alpha, a float or a schedule of the remaining progress (read at
         each episode start)

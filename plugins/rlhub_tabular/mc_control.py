@@ -6,9 +6,8 @@ from typing import Any
 
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import ConstantSchedule
 
-from rlhub.common.tabular import TableSpecs, TabularAlgorithm, TabularPolicy
+from rlhub_tabular.common import TableSpecs, TabularAlgorithm, TabularPolicy
 
 
 class MonteCarloControl(TabularAlgorithm):
@@ -24,7 +23,7 @@ class MonteCarloControl(TabularAlgorithm):
     control (for epsilon-soft policies)"); Singh & Sutton 1996 for first- versus every-visit.
     Code: Sutton & Barto's section 5.4 pseudocode.
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: the environment (Discrete or Tuple-of-Discrete observations, Discrete actions), or its id
     :param learning_rate: None for sample averages (1 / visit count), else the step size, a float or a
         schedule of the remaining progress (read at each episode start)
@@ -47,6 +46,7 @@ class MonteCarloControl(TabularAlgorithm):
     """
 
     _transient_attributes = (*TabularAlgorithm._transient_attributes, "_counts", "_episodes")
+    _sample_averages = True
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class MonteCarloControl(TabularAlgorithm):
         _init_setup_model: bool = True,
     ) -> None:
         super().__init__(
-            policy, env, learning_rate=learning_rate, gamma=gamma,  # type: ignore[arg-type]
+            policy, env, learning_rate=learning_rate, gamma=gamma,
             exploration_initial_eps=exploration_initial_eps, exploration_final_eps=exploration_final_eps,
             exploration_fraction=exploration_fraction, exploration_decay_rate=exploration_decay_rate,
             stats_window_size=stats_window_size, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs,
@@ -77,12 +77,6 @@ class MonteCarloControl(TabularAlgorithm):
         self.first_visit = first_visit
         if _init_setup_model:
             self._setup_model()
-
-    def _setup_lr_schedule(self) -> None:
-        if self.learning_rate is None:  # sample averages; the schedule only feeds the log
-            self.lr_schedule = ConstantSchedule(0.0)
-        else:
-            super()._setup_lr_schedule()
 
     def _table_specs(self) -> TableSpecs:
         return {"visit_counts": ((self.n_states, self.n_actions), "float64", 0.0, True)}
@@ -113,14 +107,13 @@ class MonteCarloControl(TabularAlgorithm):
             for step, (visited_state, visited_action, _) in enumerate(episode):
                 first_visit_at.setdefault((visited_state, visited_action), step)
         ret = 0.0 if terminated else max(q[next_state].tolist())
-        averages = self.learning_rate is None
         for step in range(len(episode) - 1, -1, -1):
             visited_state, visited_action, step_reward = episode[step]
             ret = step_reward + self.gamma * ret
             if self.first_visit and first_visit_at[(visited_state, visited_action)] != step:
                 continue
             counts[visited_state, visited_action] += 1.0
-            size = 1.0 / counts[visited_state, visited_action] if averages else self._alpha
-            q[visited_state, visited_action] += size * (ret - q[visited_state, visited_action])
+            step_size = self._step_size(counts[visited_state, visited_action])
+            q[visited_state, visited_action] += step_size * (ret - q[visited_state, visited_action])
         episode.clear()
         return 0

@@ -8,7 +8,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv
 
-from rlhub.common.tabular import PlanningAlgorithm, TableSpecs, TabularPolicy, TransitionModel
+from rlhub_tabular.common import PlanningAlgorithm, TableSpecs, TabularPolicy, TransitionModel
 
 
 class PolicyIteration(PlanningAlgorithm):
@@ -26,7 +26,7 @@ class PolicyIteration(PlanningAlgorithm):
     Learning (2nd ed.), section 4.3.
     Code: Sutton & Barto's pseudocode "Policy Iteration (using iterative policy evaluation)".
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: an environment with ``env.unwrapped.P`` (Gymnasium's toy-text convention), or its id
     :param gamma: the discount factor, below 1 (a policy that never ends would have unbounded values)
     :param theta: convergence threshold of policy evaluation on the largest value change of a sweep

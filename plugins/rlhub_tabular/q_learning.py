@@ -7,7 +7,7 @@ from typing import Any
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TabularAlgorithm, TabularPolicy, greedy_with_ties
+from rlhub_tabular.common import TabularAlgorithm, TabularPolicy, td_target
 
 
 class QLearning(TabularAlgorithm):
@@ -18,7 +18,7 @@ class QLearning(TabularAlgorithm):
     Machine Learning 8, 1992. Sutton & Barto, Reinforcement Learning (2nd ed.), section 6.5.
     Code: the Hugging Face Deep RL course, unit 2 (Q-learning on FrozenLake-v1 and Taxi).
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: the environment (Discrete or Tuple-of-Discrete observations, Discrete actions), or its id
     :param learning_rate: the step size alpha, a float or a schedule of the remaining progress (read at
         each episode start)
@@ -68,11 +68,6 @@ class QLearning(TabularAlgorithm):
     def _transition(self, env_index: int, state: int, action: int, reward: float, next_state: int,
                     terminated: bool, done: bool, info: dict[str, Any]) -> int:
         q = self._q
-        target = reward if terminated else reward + self.gamma * max(q[next_state].tolist())
-        q[state, action] += self._alpha * (target - q[state, action])
-        if done:
-            return 0
+        q[state, action] += self._alpha * (td_target(q, reward, next_state, terminated, self.gamma) - q[state, action])
         # Choose after the update, as Sutton & Barto's Q-learning does (it matters when next_state == state).
-        if self._random.uniform() < self.exploration_rate:
-            return self._random.index(self.n_actions)
-        return greedy_with_ties(q[next_state].tolist(), self._random)
+        return 0 if done else self._epsilon_greedy(next_state)

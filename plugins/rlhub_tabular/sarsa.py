@@ -7,7 +7,7 @@ from typing import Any
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TabularAlgorithm, TabularPolicy
+from rlhub_tabular.common import TabularAlgorithm, TabularPolicy
 
 
 class SARSA(TabularAlgorithm):
@@ -20,7 +20,7 @@ class SARSA(TabularAlgorithm):
     section 6.4.
     Code: Sutton & Barto's pseudocode "Sarsa (on-policy TD control) for estimating Q ~ q*".
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: the environment (Discrete or Tuple-of-Discrete observations, Discrete actions), or its id
     :param learning_rate: the step size alpha, a float or a schedule of the remaining progress (read at
         each episode start)

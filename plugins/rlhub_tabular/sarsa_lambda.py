@@ -8,7 +8,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 
-from rlhub.common.tabular import TableSpecs, TabularAlgorithm, TabularPolicy
+from rlhub_tabular.common import TableSpecs, TabularAlgorithm, TabularPolicy
 
 TRACE_TYPES = ("accumulating", "replacing")
 
@@ -26,7 +26,7 @@ class SARSALambda(TabularAlgorithm):
     Sutton & Barto, Reinforcement Learning (1st ed.), section 7.5; (2nd ed.), chapter 12.
     Code: Sutton & Barto's (1st ed.) pseudocode "Tabular Sarsa(lambda)".
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: the environment (Discrete or Tuple-of-Discrete observations, Discrete actions), or its id
     :param learning_rate: the step size alpha, a float or a schedule of the remaining progress (read at
         each episode start)

@@ -8,7 +8,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.type_aliases import GymEnv
 
-from rlhub.common.tabular import PlanningAlgorithm, TabularPolicy, TransitionModel
+from rlhub_tabular.common import PlanningAlgorithm, TabularPolicy, TransitionModel
 
 
 class ValueIteration(PlanningAlgorithm):
@@ -23,7 +23,7 @@ class ValueIteration(PlanningAlgorithm):
     section 4.4.
     Code: Sutton & Barto's pseudocode "Value Iteration, for estimating pi ~ pi*".
 
-    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub.common.tabular.TabularPolicy`)
+    :param policy: ``"TabularPolicy"`` (or a subclass of :class:`~rlhub_tabular.common.TabularPolicy`)
     :param env: an environment with ``env.unwrapped.P`` (Gymnasium's toy-text convention), or its id
     :param gamma: the discount factor
     :param theta: convergence threshold on the largest value change of a sweep

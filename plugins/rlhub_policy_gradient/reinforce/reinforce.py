@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import RolloutBuffer
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
-from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
-from rlhub_policy_gradient.buffers import EpisodeBuffer
-from rlhub_policy_gradient.policies import CnnPolicy, MlpPolicy
+from rlhub_policy_gradient.common.rollout import RolloutAlgorithm, Step, time_limit_bootstrap
+from rlhub_policy_gradient.reinforce.buffers import EpisodeBatch, EpisodeBuffer, reward_to_go
+from rlhub_policy_gradient.reinforce.policies import CnnPolicy, MlpPolicy
 
-SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
-
-class REINFORCE(OnPolicyAlgorithm):
+class REINFORCE(RolloutAlgorithm):
     """
     REINFORCE (Monte-Carlo policy gradient), with an optional learned baseline
 
@@ -31,6 +26,11 @@ class REINFORCE(OnPolicyAlgorithm):
     ``baseline=True`` a learned state value ``V(s_t)`` is subtracted from ``G_t`` (and regressed on
     it). With a VecEnv, an episode that was running when the policy changed is played out but not
     learned from, so one environment (``n_envs: 1``) wastes no steps.
+
+    Time limits: with the baseline, an episode a time limit cut is bootstrapped with the baseline's
+    value of the observation it stopped at (``G_T-1 = r + gamma * V(s_T)``), as SB3's on-policy
+    algorithms do. Without a baseline there is no value to bootstrap from: the cut counts as the
+    episode's end, which biases the returns of the steps just before a time limit downwards.
 
     Paper: Williams (1992), "Simple statistical gradient-following algorithms for connectionist
     reinforcement learning", https://doi.org/10.1007/BF00992696
@@ -61,7 +61,10 @@ class REINFORCE(OnPolicyAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    policy_class: type[ActorCriticPolicy]
     policy: ActorCriticPolicy
+    rollout_buffer: EpisodeBuffer
+    default_log_interval = 10
 
     def __init__(
         self,
@@ -87,142 +90,97 @@ class REINFORCE(OnPolicyAlgorithm):
             policy,
             env,
             learning_rate=learning_rate,
-            n_steps=1,  # unused: a rollout lasts until n_episodes episodes are complete
             gamma=gamma,
-            gae_lambda=1.0,
             ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,  # type: ignore[arg-type]
-            use_sde=False,
-            sde_sample_freq=-1,
+            max_grad_norm=max_grad_norm,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
             verbose=verbose,
             seed=seed,
             device=device,
-            _init_setup_model=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
         )
-        if n_episodes < 1:
-            raise ValueError(f"n_episodes must be at least 1, got {n_episodes}")
-        if max_grad_norm is not None and max_grad_norm <= 0:
-            raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}")
         self.n_episodes = n_episodes
         self.baseline = baseline
         self.normalize_returns = normalize_returns
+        self.vf_coef = vf_coef
+        problems = self.argument_problems()
+        if n_episodes < 1:
+            problems.insert(0, f"n_episodes must be at least 1, got {n_episodes}")
+        if not issubclass(self.policy_class, ActorCriticPolicy):
+            problems.append(f"the policy must be an SB3 ActorCriticPolicy, got {self.policy_class.__name__}")
+        if problems:
+            raise ValueError("REINFORCE: " + "; ".join(problems))
         if _init_setup_model:
             self._setup_model()
 
     def _setup_model(self) -> None:
-        self._setup_lr_schedule()
-        self.set_random_seed(self.seed)
-        self.policy = self.policy_class(  # type: ignore[assignment]
-            self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
-        )
-        self.policy = self.policy.to(self.device)
-        self.rollout_buffer = EpisodeBuffer(self.n_envs, self.gamma)  # type: ignore[assignment]
+        self.policy = self._build_policy(self.policy_class)
+        self.rollout_buffer = EpisodeBuffer(self.n_envs)
 
-    def collect_rollouts(
-        self,
-        env: VecEnv,
-        callback: BaseCallback,
-        rollout_buffer: RolloutBuffer,
-        n_rollout_steps: int,
-    ) -> bool:
-        """Play the current policy until ``n_episodes`` episodes are complete (``n_rollout_steps`` is unused)."""
-        assert self._last_obs is not None, "No previous observation was provided"
-        episodes: EpisodeBuffer = rollout_buffer  # type: ignore[assignment]
-        self.policy.set_training_mode(False)
-        episodes.reset()
-        callback.on_rollout_start()
-        while episodes.n_complete < self.n_episodes:
-            with th.no_grad():
-                actions, _, _ = self.policy(obs_as_tensor(self._last_obs, self.device))  # type: ignore[arg-type]
-            actions = actions.cpu().numpy()
-            env_actions = actions
-            if isinstance(self.action_space, spaces.Box):
-                env_actions = np.clip(actions, self.action_space.low, self.action_space.high)
-            new_obs, rewards, dones, infos = env.step(env_actions)
-            self.num_timesteps += env.num_envs
+    # ----------------------------------------------------------------------------------------
+    # The rollout: until n_episodes episodes are complete
 
-            callback.update_locals(locals())
-            if not callback.on_step():
-                return False
-            self._update_info_buffer(infos, dones)
-            if self.baseline:
-                rewards = self._bootstrap_time_limits(rewards, dones, infos)
-            episodes.add(self._last_obs, actions, rewards, dones)  # type: ignore[arg-type]
-            self._last_obs = new_obs  # type: ignore[assignment]
-            self._last_episode_starts = dones
-        callback.update_locals(locals())
-        callback.on_rollout_end()
-        return True
+    def _start_rollout(self) -> None:
+        self.rollout_buffer.reset()
 
-    def _bootstrap_time_limits(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict]) -> np.ndarray:
-        """An episode cut by a time limit did not end: add the discounted value of where it stopped."""
-        rewards = rewards.astype(np.float32, copy=True)
-        for env_index, done in enumerate(dones):
-            info = infos[env_index]
-            if done and info.get("TimeLimit.truncated", False) and info.get("terminal_observation") is not None:
-                terminal_obs = self.policy.obs_to_tensor(info["terminal_observation"])[0]
-                with th.no_grad():
-                    rewards[env_index] += self.gamma * float(self.policy.predict_values(terminal_obs)[0])
-        return rewards
+    def _act(self, observations: np.ndarray) -> tuple[np.ndarray, None]:
+        with th.no_grad():
+            actions, _, _ = self.policy(obs_as_tensor(observations, self.device))
+        return actions.cpu().numpy(), None
+
+    def _record(self, step_index: int, step: Step) -> None:
+        self.rollout_buffer.add(step)
+
+    def _rollout_complete(self, n_steps: int) -> bool:
+        return self.rollout_buffer.n_complete >= self.n_episodes
+
+    # ----------------------------------------------------------------------------------------
+    # Learning
+
+    def returns(self, batch: EpisodeBatch) -> th.Tensor:
+        """The reward-to-go of every step of ``batch``; with the baseline, episodes a time limit cut
+        are bootstrapped with its current value of where they stopped."""
+        rewards = th.as_tensor(batch.rewards, device=self.device)
+        if self.baseline:
+            rewards = time_limit_bootstrap(rewards, th.as_tensor(batch.truncated, device=self.device),
+                                           th.as_tensor(batch.final_observations, device=self.device),
+                                           self.policy.predict_values, self.gamma)
+        return th.as_tensor(reward_to_go(rewards.cpu().numpy(), self.gamma, batch.episode_ends), device=self.device)
 
     def train(self) -> None:
         """One gradient step on the collected episodes."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        batch = self.rollout_buffer.get()  # type: ignore[attr-defined]
-        observations = obs_as_tensor(batch.observations, self.device)
+        batch = self.rollout_buffer.get()
+        observations = th.as_tensor(batch.observations, device=self.device)
         actions = th.as_tensor(batch.actions, device=self.device)
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
-        returns = th.as_tensor(batch.returns, device=self.device)
+        returns = self.returns(batch)
 
-        values, log_prob, entropy = self.policy.evaluate_actions(observations, actions)  # type: ignore[arg-type]
+        values, log_prob, entropy = self.policy.evaluate_actions(observations, actions)
         values = values.flatten()
         weights = returns - values.detach() if self.baseline else returns
         if self.normalize_returns and len(weights) > 1:
             weights = (weights - weights.mean()) / (weights.std() + 1e-8)
         policy_loss = -(weights * log_prob).mean()
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
-        loss = policy_loss + self.ent_coef * entropy_loss
         value_loss = F.mse_loss(values, returns) if self.baseline else th.zeros((), device=self.device)
-        if self.baseline:
-            loss = loss + self.vf_coef * value_loss
-
-        self.policy.optimizer.zero_grad()
-        loss.backward()
-        if self.max_grad_norm is not None:
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-        self.policy.optimizer.step()
-        self._n_updates += 1
+        loss = policy_loss + self.ent_coef * entropy_loss + (self.vf_coef * value_loss if self.baseline else 0.0)
+        grad_norm = self._gradient_step(loss, self.policy.parameters())
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/policy_gradient_loss", policy_loss.item())
         self.logger.record("train/entropy_loss", entropy_loss.item())
         self.logger.record("train/loss", loss.item())
+        self.logger.record("train/grad_norm", grad_norm)
         self.logger.record("train/episodes", batch.n_episodes)
         self.logger.record("train/batch_steps", len(returns))
-        self.logger.record("train/discarded_steps", self.rollout_buffer.discarded_steps)  # type: ignore[attr-defined]
+        self.logger.record("train/discarded_steps", self.rollout_buffer.discarded_steps)
         self.logger.record("train/mean_return", returns.mean().item())
         if self.baseline:
             self.logger.record("train/value_loss", value_loss.item())
             self.logger.record("train/explained_variance",
-                               explained_variance(values.detach().cpu().numpy(), batch.returns))
-
-    def learn(
-        self: SelfREINFORCE,
-        total_timesteps: int,
-        callback: Any = None,
-        log_interval: int = 10,
-        tb_log_name: str = "REINFORCE",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfREINFORCE:
-        super().learn(total_timesteps, callback=callback, log_interval=log_interval, tb_log_name=tb_log_name,
-                      reset_num_timesteps=reset_num_timesteps, progress_bar=progress_bar)
-        self.logger.dump(step=self.num_timesteps)  # the last update's losses
-        return self
+                               explained_variance(values.detach().cpu().numpy(), returns.cpu().numpy()))

@@ -1,10 +1,6 @@
-"""Policies of the policy-gradient plugin.
-
-REINFORCE uses SB3's actor-critic policies: their value head is its optional baseline. ACER has its
-own: a policy head and a Q head for discrete actions; a Gaussian policy with a stochastic dueling
-network (a state value and an action advantage) for continuous actions. Both keep an exponential
-moving average of the network for the trust region.
-"""
+"""ACER's policies: a policy head and a Q head for discrete actions; a Gaussian policy with a
+stochastic dueling network (a state value and an action advantage) for continuous actions. Both
+keep an exponential moving average of the network for the trust region."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from typing import Any
 
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
@@ -23,10 +19,6 @@ from stable_baselines3.common.torch_layers import (
 )
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
-
-#: REINFORCE's policies: SB3's actor-critic ones.
-MlpPolicy = ActorCriticPolicy
-CnnPolicy = ActorCriticCnnPolicy
 
 
 class DiscreteActorQNetwork(nn.Module):
@@ -47,7 +39,8 @@ class DiscreteActorQNetwork(nn.Module):
     def forward(self, observations: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """Return the action probabilities and the Q-values, both of shape (batch, n_actions)."""
         latent_pi, latent_vf = self.mlp_extractor(self.features_extractor(observations))
-        return th.softmax(self.action_net(latent_pi), dim=-1), self.q_net(latent_vf)
+        q_values: th.Tensor = self.q_net(latent_vf)
+        return th.softmax(self.action_net(latent_pi), dim=-1), q_values
 
 
 class GaussianDuelingNetwork(nn.Module):
@@ -68,20 +61,30 @@ class GaussianDuelingNetwork(nn.Module):
 
     def policy_params(self, observations: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         latent_pi = self.mlp_extractor.forward_actor(self.features_extractor(observations))
-        mean = self.mean_net(latent_pi)
+        mean: th.Tensor = self.mean_net(latent_pi)
         return mean, self.log_std.expand_as(mean)
 
     def forward(self, observations: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
         """Return the policy's mean and log std (batch, action_dim), ``V`` (batch,) and the features."""
-        features = self.features_extractor(observations)
+        features: th.Tensor = self.features_extractor(observations)
         latent_pi, latent_vf = self.mlp_extractor(features)
-        mean = self.mean_net(latent_pi)
+        mean: th.Tensor = self.mean_net(latent_pi)
         return mean, self.log_std.expand_as(mean), self.value_net(latent_vf).squeeze(-1), features
+
+    def values(self, observations: th.Tensor) -> th.Tensor:
+        """``V(x)`` (batch,)."""
+        latent_vf = self.mlp_extractor.forward_critic(self.features_extractor(observations))
+        values: th.Tensor = self.value_net(latent_vf).squeeze(-1)
+        return values
 
     def advantage(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """``A(x, a)`` for features of shape (batch, F) and actions of shape (..., batch, action_dim)."""
         features = features.expand(*actions.shape[:-1], features.shape[-1])
-        return self.advantage_net(th.cat([features, actions], dim=-1)).squeeze(-1)
+        advantages: th.Tensor = self.advantage_net(th.cat([features, actions], dim=-1)).squeeze(-1)
+        return advantages
+
+
+ACERNetwork = DiscreteActorQNetwork | GaussianDuelingNetwork
 
 
 class ACERPolicy(BasePolicy):
@@ -105,13 +108,13 @@ class ACERPolicy(BasePolicy):
     :param optimizer_kwargs: Additional keyword arguments, excluding the learning rate, to pass to the optimizer
     """
 
-    network: DiscreteActorQNetwork | GaussianDuelingNetwork
-    average_network: DiscreteActorQNetwork | GaussianDuelingNetwork
+    network: ACERNetwork
+    average_network: ACERNetwork
 
     def __init__(
         self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
+        observation_space: spaces.Space[Any],
+        action_space: spaces.Space[Any],
         lr_schedule: Schedule,
         net_arch: list[int] | dict[str, list[int]] | None = None,
         activation_fn: type[nn.Module] = nn.Tanh,
@@ -136,50 +139,60 @@ class ACERPolicy(BasePolicy):
         self.net_arch = net_arch
         self.activation_fn = activation_fn
         self.log_std_init = log_std_init
-        self.continuous = isinstance(action_space, spaces.Box)
-        if not self.continuous and not isinstance(action_space, spaces.Discrete):
+        if not isinstance(action_space, spaces.Box | spaces.Discrete):
             raise ValueError(f"ACER supports Discrete and Box action spaces, not {action_space}")
+        self.continuous = isinstance(action_space, spaces.Box)
         self._build(lr_schedule)
 
     @property
     def behaviour_dim(self) -> int:
         """Length of the behaviour policy's description of one step (see ``act``)."""
-        if self.continuous:
-            return 2 * int(self.action_space.shape[0])  # type: ignore[index]
-        return int(self.action_space.n)  # type: ignore[attr-defined]
+        if isinstance(self.action_space, spaces.Box):
+            return 2 * int(self.action_space.shape[0])
+        assert isinstance(self.action_space, spaces.Discrete)
+        return int(self.action_space.n)
 
-    def _make_network(self) -> DiscreteActorQNetwork | GaussianDuelingNetwork:
+    def _make_network(self) -> ACERNetwork:
         arch = self.net_arch if isinstance(self.net_arch, dict) else {"pi": self.net_arch, "vf": self.net_arch}
         arch = {"pi": list(arch.get("pi", [])), "vf": list(arch.get("vf", []))}
         extractor = self.make_features_extractor()
-        if self.continuous:
-            action_dim = int(self.action_space.shape[0])  # type: ignore[index]
+        if isinstance(self.action_space, spaces.Box):
+            action_dim = int(self.action_space.shape[0])
             return GaussianDuelingNetwork(extractor, arch, self.activation_fn, action_dim, self.log_std_init)
-        return DiscreteActorQNetwork(extractor, arch, self.activation_fn, int(self.action_space.n))  # type: ignore[attr-defined]
+        assert isinstance(self.action_space, spaces.Discrete)
+        return DiscreteActorQNetwork(extractor, arch, self.activation_fn, int(self.action_space.n))
 
     def _build(self, lr_schedule: Schedule) -> None:
         self.network = self._make_network()
         self.average_network = self._make_network()
         self.average_network.load_state_dict(self.network.state_dict())
         self.average_network.requires_grad_(False)
-        self.optimizer = self.optimizer_class(self.network.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        optimizer_kwargs = {"lr": lr_schedule(1), **self.optimizer_kwargs}
+        self.optimizer = self.optimizer_class(self.network.parameters(), **optimizer_kwargs)
 
     def preprocess(self, observations: PyTorchObs) -> th.Tensor:
-        return preprocess_obs(observations, self.observation_space, normalize_images=self.normalize_images)  # type: ignore[return-value]
+        """Observations as the networks take them (images scaled, discrete ones one-hot)."""
+        preprocessed = preprocess_obs(observations, self.observation_space, normalize_images=self.normalize_images)
+        if not isinstance(preprocessed, th.Tensor):
+            raise TypeError("ACER supports no dict observations")
+        return preprocessed
 
-    def distribution(self, observations: PyTorchObs) -> th.distributions.Distribution:
+    def distribution(self, observations: PyTorchObs) -> th.distributions.Normal | th.distributions.Categorical:
         """The current policy's action distribution."""
         obs = self.preprocess(observations)
-        if self.continuous:
-            mean, log_std = self.network.policy_params(obs)  # type: ignore[union-attr]
+        if isinstance(self.network, GaussianDuelingNetwork):
+            mean, log_std = self.network.policy_params(obs)
             return th.distributions.Normal(mean, log_std.exp())
-        return th.distributions.Categorical(probs=self.network.action_probs(obs))  # type: ignore[union-attr]
+        return th.distributions.Categorical(probs=self.network.action_probs(obs))
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         distribution = self.distribution(observation)
-        if self.continuous:
-            return distribution.mean if deterministic else distribution.sample()
-        return distribution.probs.argmax(dim=-1) if deterministic else distribution.sample()  # type: ignore[union-attr]
+        actions: th.Tensor
+        if isinstance(distribution, th.distributions.Normal):
+            actions = distribution.mean if deterministic else distribution.sample()
+        else:
+            actions = distribution.probs.argmax(dim=-1) if deterministic else distribution.sample()
+        return actions
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic=deterministic)
@@ -188,20 +201,22 @@ class ACERPolicy(BasePolicy):
         """Sample actions and describe the behaviour policy that chose them: its probability vector
         (discrete) or its mean and log std concatenated (continuous)."""
         distribution = self.distribution(observations)
+        actions: th.Tensor
+        if isinstance(distribution, th.distributions.Normal):
+            actions = distribution.sample()
+            return actions, th.cat([distribution.mean, distribution.stddev.log()], dim=-1)
         actions = distribution.sample()
-        if self.continuous:
-            behaviour = th.cat([distribution.mean, distribution.stddev.log()], dim=-1)  # type: ignore[union-attr]
-        else:
-            behaviour = distribution.probs  # type: ignore[union-attr]
-        return actions, behaviour
+        return actions, distribution.probs
 
     def predict_values(self, observations: PyTorchObs) -> th.Tensor:
-        """``V(x)``: the value stream (continuous) or ``sum_a pi(a|x) Q(x, a)`` (discrete)."""
+        """``V(x)`` of the current network: the value stream (continuous) or ``sum_a pi(a|x) Q(x, a)``
+        (discrete)."""
         obs = self.preprocess(observations)
-        if self.continuous:
-            return self.network(obs)[2]
+        if isinstance(self.network, GaussianDuelingNetwork):
+            return self.network.values(obs)
         probs, q_values = self.network(obs)
-        return (probs * q_values).sum(dim=-1)
+        values: th.Tensor = (probs * q_values).sum(dim=-1)
+        return values
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -209,7 +224,7 @@ class ACERPolicy(BasePolicy):
             net_arch=self.net_arch,
             activation_fn=self.activation_fn,
             log_std_init=self.log_std_init,
-            lr_schedule=self._dummy_schedule,  # type: ignore[attr-defined]
+            lr_schedule=self._dummy_schedule,
         )
         return data
 
@@ -217,7 +232,7 @@ class ACERPolicy(BasePolicy):
 class ACERCnnPolicy(ACERPolicy):
     """ACER's policy with the Nature DQN CNN as features extractor (image observations)."""
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
+    def __init__(self, observation_space: spaces.Space[Any], action_space: spaces.Space[Any], lr_schedule: Schedule,
                  net_arch: list[int] | dict[str, list[int]] | None = None, activation_fn: type[nn.Module] = nn.Tanh,
                  log_std_init: float = 0.0, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
                  features_extractor_kwargs: dict[str, Any] | None = None, normalize_images: bool = True,
@@ -226,3 +241,7 @@ class ACERCnnPolicy(ACERPolicy):
         super().__init__(observation_space, action_space, lr_schedule, net_arch, activation_fn, log_std_init,
                          features_extractor_class, features_extractor_kwargs, normalize_images, optimizer_class,
                          optimizer_kwargs)
+
+
+MlpPolicy = ACERPolicy
+CnnPolicy = ACERCnnPolicy

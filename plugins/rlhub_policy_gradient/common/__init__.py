@@ -1,0 +1,1 @@
+"""What the family's algorithms share: the rollout (:mod:`.rollout`)."""
