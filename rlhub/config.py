@@ -53,6 +53,9 @@ TRAIN_OPTIONS = {
     "tensorboard_log": "-tb/--tensorboard-log",
 }
 
+#: Policy constructor arguments every SB3 algorithm passes itself, so ``policy_kwargs`` may not.
+_POLICY_ARGUMENTS = {"observation_space", "action_space", "lr_schedule"}
+
 #: Hyperparameters whose string value is an import path.
 CLASS_KEYS = {"replay_buffer_class", "activation_fn", "features_extractor_class", "optimizer_class",
                "net_arch_class", "action_noise_class"}
@@ -258,7 +261,10 @@ def resolve_section(
         if "." in policy:
             policy = importer(policy)
         policy_class = _policy_class(algo_id, algo_class, policy)
-    refusal = unknown_keyword(hyperparams.get("policy_kwargs", {}), keyword_names(policy_class), policy_class.__name__)
+    accepted = keyword_names(policy_class)
+    if accepted is not None:
+        accepted -= _POLICY_ARGUMENTS  # the algorithm passes these itself
+    refusal = unknown_keyword(hyperparams.get("policy_kwargs", {}), accepted, policy_class.__name__)
     if refusal:
         raise where.error("policy_kwargs", refusal)
 

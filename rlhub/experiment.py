@@ -324,7 +324,7 @@ def _check_trained_agent(path: Path, spec: Any, algo_class: type, config: ZooCon
         probe.close()
     problems = []
     if saved.manifest is not None and saved.manifest.algo_id != spec.algo_id:
-        problems.append(f"it is a {saved.manifest.algo_id} agent, not {spec.algo_id}")
+        problems.append(f"it is an agent of {saved.manifest.algo_id}, not of {spec.algo_id}")
     elif not _policy_fits(saved.policy, algo_class):
         problems.append(f"{spec.algo_id} does not use its policy")
     if (saved.observation_space, saved.action_space) != asked:

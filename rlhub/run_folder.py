@@ -380,7 +380,7 @@ class ModelSummary:
     manifest: Manifest | None = None
 
     def __str__(self) -> str:
-        made = (f"a {self.manifest.algo_id} agent on {self.manifest.env_id} (says the {MANIFEST_NAME} beside it)"
+        made = (f"an agent of {self.manifest.algo_id} on {self.manifest.env_id} (says the {MANIFEST_NAME} beside it)"
                 if self.manifest is not None else f"an agent whose policy is {self.policy}")
         return (f"{made}, for observations {self.observation_space} and actions {self.action_space}, "
                 f"trained {self.num_timesteps} steps")

@@ -141,7 +141,7 @@ def test_trained_agent_of_another_algorithm_is_named_from_its_manifest(normalize
     output = run("train", "--algo", "a2c", "--env", "CartPole-v1", "-i", normalized_run / "CartPole-v1.zip", "-n",
                  64, "-f", tmp_path, expect=2)
     output = " ".join(output.split())
-    assert "holds a ppo agent on CartPole-v1" in output and "it is a ppo agent, not a2c" in output
+    assert "holds an agent of ppo on CartPole-v1" in output and "it is an agent of ppo, not of a2c" in output
     assert "Continue it with --algo ppo --env CartPole-v1" in output and not any(tmp_path.iterdir())
 
 
