@@ -124,6 +124,9 @@ def main() -> None:
 @click.option("--trust-remote-code", is_flag=True,
               help="Unpickle --trained-agent (or --resume's files) even if rlhub did not train it on this machine "
                    "(runs any code it holds).")
+@click.option("--dataset", default=None,
+              help="An offline algorithm's dataset: a Minari id (in $MINARI_DATASETS_PATH or ~/.minari/datasets) or a "
+                   "dataset folder; overrides the config's dataset.")
 @click.option("-q", "--quiet", is_flag=True, help="No evaluation lines (the progress bar stays).")
 @click.option("-v", "--verbose", is_flag=True, help="SB3's log tables too (thousands of lines on a long run).")
 def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...],
@@ -233,6 +236,55 @@ def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, loa
     if interrupted:
         click.secho("Interrupted", fg="yellow", err=True)
         sys.exit(130)  # as shells report a SIGINT
+
+
+@main.command()
+@click.option("--algo", "algo_id", required=True, help="Algorithm id of the agent to play, or `random`.")
+@click.option("--env", "env_id", default=None, help="Environment id (with --algo random; else the run's).")
+@click.option("-f", "--folder", default="logs", show_default=True, help="Log folder, or a run folder itself.")
+@click.option("--exp-id", type=int, default=0, show_default=True, help="Experiment id (0: latest).")
+@click.option("--load-best", is_flag=True, help="Play best_model.zip.")
+@click.option("--repo-id", default=None, help="Play the agent of this Hugging Face Hub repo.")
+@click.option("--n-steps", type=click.IntRange(min=1), default=None, help="Collect N transitions.")
+@click.option("--n-episodes", type=click.IntRange(min=1), default=None, help="Collect N episodes.")
+@click.option("--epsilon", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Discrete actions: play a uniformly random action with this probability.")
+@click.option("--action-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Box actions: add Gaussian noise of this standard deviation (a fraction of the half range), clipped.")
+@click.option("--deterministic/--stochastic", default=True, show_default=True)
+@click.option("--dataset-id", required=True, help="Minari id of the new dataset, e.g. you/CartPole-v1/ppo-eps0.3-v0.")
+@click.option("--env-kwargs", cls=MultiValueOption, multiple=True, help="key:value ... for gym.make (--algo random).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, callback=check_device, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--author", default=None, help="Recorded in the dataset's metadata.")
+@click.option("--progress/--no-progress", default=None, help="A progress bar (default: when stdout is a terminal).")
+@click.option("--trust-remote-code", is_flag=True, help="Unpickle the agent's files even if rlhub did not write them here.")
+def collect(algo_id: str, env_id: str | None, folder: str, exp_id: int, load_best: bool, repo_id: str | None,
+            n_steps: int | None, n_episodes: int | None, epsilon: float, action_noise: float, deterministic: bool,
+            dataset_id: str, env_kwargs: tuple[str, ...], seed: int, device: str, author: str | None,
+            progress: bool | None, trust_remote_code: bool) -> None:
+    """Play an agent (or random actions) and write a Minari dataset for offline RL."""
+    from rlhub.datasets import collect_with_agent
+
+    if (n_steps is None) == (n_episodes is None):
+        raise click.UsageError("give one of --n-steps and --n-episodes")
+    show_progress = sys.stdout.isatty() if progress is None else progress
+    try:
+        result = collect_with_agent(
+            algo_id, env_id=env_id, folder=folder, exp_id=exp_id, load_best=load_best, repo_id=repo_id,
+            n_steps=n_steps, n_episodes=n_episodes, epsilon=epsilon, action_noise=action_noise,
+            deterministic=deterministic, dataset_id=dataset_id, env_kwargs=parse_key_values(env_kwargs, "--env-kwargs"),
+            seed=seed, device=device, author=author, progress=show_progress, trust_remote_code=trust_remote_code)
+    except (*user_errors(), *hub_errors()) as error:
+        fail(error)
+    import numpy as np
+
+    returns = np.asarray(result.returns)
+    click.echo(f"Collected {result.n_transitions} transitions in {result.n_episodes} episodes "
+               f"({result.transitions_per_second:.0f} transitions/s); mean return {returns.mean():.2f} +/- "
+               f"{returns.std():.2f}")
+    click.echo(f"Dataset {result.dataset_id} written to {result.path}")
+    click.echo(f"Train on it: rlhub train --algo ALGO --env {result.env_id} --dataset {result.dataset_id}")
 
 
 def has_display() -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 def user_errors() -> tuple[type[Exception], ...]:
     """The exception types that are the user's to fix (imported lazily: ``rlhub --help`` stays fast)."""
     from rlhub.config import ConfigError
+    from rlhub.datasets import DatasetError
     from rlhub.envs import MissingDependencyError, UnknownEnvironmentError
     from rlhub.plugins import PluginLoadError
     from rlhub.registry import DuplicateAlgorithmError, UnknownAlgorithmError
@@ -14,4 +15,4 @@ def user_errors() -> tuple[type[Exception], ...]:
     from rlhub.spec import SpaceMismatchError
 
     return (ConfigError, UnknownAlgorithmError, DuplicateAlgorithmError, UnknownEnvironmentError,
-            MissingDependencyError, SpaceMismatchError, RunFolderError, PluginLoadError)
+            MissingDependencyError, SpaceMismatchError, RunFolderError, PluginLoadError, DatasetError)

@@ -71,7 +71,11 @@ def evaluate(
             elif render:
                 env.render()
             action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
-            obs, _, dones, infos = env.step(action)
+            obs, rewards, dones, infos = env.step(action)
+            if hasattr(state, "record_rewards"):
+                # A return-conditioned agent (Decision Transformer) lowers the return-to-go in its state by the
+                # rewards received, which predict() never sees: give it the environment's own.
+                state.record_rewards(_unnormalized(env, rewards))
             steps += 1
             episode_start = dones
             episode = infos[0].get("episode")
@@ -90,6 +94,12 @@ def evaluate(
         if video is not None:
             video.close()
     return result
+
+
+def _unnormalized(env: Any, rewards: np.ndarray) -> np.ndarray:
+    """The rewards of the last step before a VecNormalize in ``env`` scaled them."""
+    get_original_reward = getattr(env, "get_original_reward", None)
+    return get_original_reward() if get_original_reward is not None else rewards
 
 
 class VideoWriter:

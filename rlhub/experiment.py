@@ -69,6 +69,8 @@ class TrainOptions:
     resume: str | Path | None = None
     #: unpickle ``trained_agent`` (or the ``resume`` run's files) even if ``rlhub train`` did not write them here
     trust_remote_code: bool = False
+    #: an offline algorithm's dataset: a Minari id or a dataset folder (overrides the config's ``dataset``)
+    dataset: str | Path | None = None
     #: 0: silent; 1: a line per evaluation; 2: SB3's log tables too (thousands of lines on a long run)
     verbose: int = 1
     #: torch threads; small policy networks train fastest on one CPU thread (<= 0: torch's default)
@@ -99,6 +101,9 @@ def prepare(options: TrainOptions) -> tuple[Any, ZooConfig, type]:
     from rlhub.envs import check_env_kwargs, ensure_registered
 
     spec = registry.get_algorithm(options.algo_id)
+    if options.dataset is not None and spec.kind != "offline":
+        raise ConfigError(f"--dataset is for offline algorithms, and {spec.algo_id} is {spec.kind}: it learns from "
+                          "its environment. Leave out --dataset, or pick an offline algorithm (see `rlhub algos`)")
     algo_class = spec.load()
     ensure_registered(options.env_id)  # first: the config's atari section is chosen by the env's entry point
     overrides, origins = _overrides(options)
@@ -114,7 +119,8 @@ def _overrides(options: TrainOptions) -> tuple[dict[str, Any], dict[str, str]]:
     overrides = dict(options.hyperparams)
     origins = dict.fromkeys(overrides, "--hyperparams")
     for key, option, value in (("n_timesteps", "-n/--n-timesteps", options.n_timesteps),
-                               ("n_envs", "--n-envs", options.n_envs)):
+                               ("n_envs", "--n-envs", options.n_envs),
+                               ("dataset", "--dataset", None if options.dataset is None else str(options.dataset))):
         if value is not None:
             overrides[key], origins[key] = value, option
     return overrides, origins
@@ -175,6 +181,9 @@ def train(options: TrainOptions) -> TrainResult:
         raise ConfigError("give an algorithm and an environment (--algo, --env), or a run folder to continue "
                           "(--resume)")
     spec, config, algo_class = validate_options(options)
+    offline_data = load_offline_data(spec, config, options)
+    if offline_data is not None:
+        config = replace(config, n_envs=1)  # the env only evaluates
     if options.trained_agent:
         _check_trained_agent(Path(options.trained_agent), spec, algo_class, config, options)
     trained_model, trained_stats, unpickle = _trained_agent_files(options)
@@ -182,7 +191,7 @@ def train(options: TrainOptions) -> TrainResult:
     env = None
     try:
         model, env, manifest = _build(spec, config, algo_class, options, run_dir, trained_model, trained_stats,
-                                      unpickle)
+                                      unpickle, offline_data)
         if trained_model is not None:
             manifest = _link_to_parent(manifest, run_dir, trained_model, model.num_timesteps)
             _load_replay_buffer(model, trained_model, options)
@@ -224,7 +233,8 @@ def train(options: TrainOptions) -> TrainResult:
 
 
 def _build(spec: Any, config: ZooConfig, algo_class: type, options: TrainOptions, run_dir: Path,
-           trained_model: Path | None, trained_stats: Path | None, unpickle: bool) -> tuple[Any, Any, Manifest]:
+           trained_model: Path | None, trained_stats: Path | None, unpickle: bool,
+           offline_data: Any = None) -> tuple[Any, Any, Manifest]:
     """The run folder's config and manifest, the training env and the agent (new or continued)."""
     (run_dir / CONFIG_NAME).write_text(config.to_yaml())
 
@@ -234,6 +244,7 @@ def _build(spec: Any, config: ZooConfig, algo_class: type, options: TrainOptions
     manifest = Manifest.for_run(
         spec, options.env_id, env_kwargs=_env_kwargs(config, options), seed=options.seed,
         n_timesteps=config.n_timesteps, vec_normalize_file=VEC_NORMALIZE_NAME if config.normalize is not None else None,
+        dataset=None if offline_data is None else dataset_record(offline_data),
     )
     manifest.write(run_dir)
 
@@ -246,6 +257,8 @@ def _build(spec: Any, config: ZooConfig, algo_class: type, options: TrainOptions
     sb3_verbose = max(options.verbose - 1, 0)  # SB3's log tables only from verbose 2
     if config.noise is not None:
         hyperparams["action_noise"] = make_action_noise(config.noise, env.action_space)
+    if offline_data is not None:
+        hyperparams["dataset"] = offline_data  # read once, here; the algorithm never reads the id again
     try:
         if trained_model is not None:
             model = _continue_from(trained_model, trained_stats, unpickle, algo_class, env, config, options,
@@ -389,6 +402,32 @@ def _continue_from(model_path: Path, statistics: Path | None, unpickle: bool, al
         safe_loading.restore_statistics(env, saved)
     return load_model_file(algo_class, model_path, env, unpickle=unpickle, config=config, device=options.device,
                            source=str(model_path.parent), overrides=overrides)
+
+
+def load_offline_data(spec: Any, config: ZooConfig, options: TrainOptions) -> Any:
+    """An offline algorithm's dataset (``--dataset`` or the config's ``dataset``), read into memory and
+    checked against the env's spaces before any run folder is made; None for other kinds."""
+    if spec.kind != "offline":
+        return None
+    from rlhub.datasets import OfflineData, check_spaces, load_dataset
+
+    source = config.hyperparams.get("dataset")
+    if source is None:
+        raise ConfigError(f"{spec.algo_id} learns offline, from a dataset: give --dataset ID_OR_PATH (a Minari dataset, "
+                          f"e.g. written by `rlhub collect`) or set dataset: in the config ({config.origins.file})")
+    data = source if isinstance(source, OfflineData) else load_dataset(source)
+    probe = build_env(config, options, n_envs=1, monitor_dir=None, training=False)
+    try:
+        check_spaces(data, probe, config.env_id)
+    finally:
+        probe.close()
+    return data
+
+
+def dataset_record(data: Any) -> dict[str, Any]:
+    """What the manifest records of an offline run's dataset."""
+    return {"id": data.dataset_id, "n_transitions": data.n_transitions, "n_episodes": data.n_episodes,
+            "sha256": data.content_hash}
 
 
 def check_spaces(spec: Any, config: ZooConfig, options: TrainOptions) -> None:

@@ -75,6 +75,8 @@ class Manifest:
     parent_run: str | None = None
     #: the agent's step count when this run started (0 for a new agent)
     initial_timesteps: int = 0
+    #: an offline run's dataset: ``{"id", "n_transitions", "n_episodes", "sha256"}``
+    dataset: dict[str, Any] | None = None
     format_version: int = MANIFEST_FORMAT
 
     def write(self, run_dir: Path) -> Path:
@@ -144,6 +146,8 @@ class Manifest:
         if isinstance(self.initial_timesteps, bool) or not isinstance(self.initial_timesteps, int) \
                 or self.initial_timesteps < 0:
             raise bad("initial_timesteps", "is not a whole number of steps (0 or more)")
+        if self.dataset is not None and not _is_dataset_record(self.dataset):
+            raise bad("dataset", "is not a record of a dataset ({id, n_transitions, n_episodes, sha256})")
 
     @classmethod
     def for_run(cls, spec: Any, env_id: str, **values: Any) -> Manifest:
@@ -164,6 +168,15 @@ class Manifest:
             sb3_version=stable_baselines3.__version__,
             **values,
         )
+
+
+def _is_dataset_record(record: object) -> bool:
+    if not (isinstance(record, dict) and set(record) == {"id", "n_transitions", "n_episodes", "sha256"}):
+        return False
+    counts_ok = all(isinstance(record[key], int) and not isinstance(record[key], bool) and record[key] >= 0
+                    for key in ("n_transitions", "n_episodes"))
+    return (counts_ok and isinstance(record["id"], str) and 0 < len(record["id"]) <= 4096 and record["id"].isprintable()
+            and isinstance(record["sha256"], str) and re.fullmatch(r"[0-9a-f]{64}", record["sha256"]) is not None)
 
 
 class StorageFullError(RunFolderError):

@@ -164,6 +164,7 @@ def load_model(algo_class: type, path: Path, env: Any, *, config: Any = None, de
     policy_kwargs = _policy_kwargs(plain, objects, hyperparams, where)
     _check_architecture(policy_kwargs, params, where)
     hyperparams.pop("policy_kwargs", None)
+    hyperparams.pop("dataset", None)  # an offline agent acts without its dataset (rlhub.datasets)
 
     updates = dict(plain)
     for key, loaded in objects.items():

@@ -47,8 +47,45 @@ def check_algorithm(algo_id: str, tmp_path: Path, *, n_timesteps: int = CONFORMA
     spec = registry.get_algorithm(algo_id)
     check_spec(spec)
     check_config_file(spec)
-    run_dir = check_train_save_load(spec, Path(tmp_path), n_timesteps=n_timesteps)
-    check_hub_round_trip(spec, Path(tmp_path), run_dir=run_dir, n_timesteps=n_timesteps)
+    dataset = conformance_dataset(spec, Path(tmp_path))
+    run_dir = check_train_save_load(spec, Path(tmp_path), n_timesteps=n_timesteps, dataset=dataset)
+    check_hub_round_trip(spec, Path(tmp_path), run_dir=run_dir, n_timesteps=n_timesteps, dataset=dataset)
+
+
+#: Transitions of the random-action dataset an offline algorithm learns from in the suite.
+CONFORMANCE_DATASET_STEPS = 1000
+
+
+def conformance_dataset(spec: AlgorithmSpec, tmp_path: Path) -> Path | None:
+    """For an offline algorithm, a small dataset of random actions on its conformance env, written
+    as ``rlhub collect --algo random`` writes one (under ``tmp_path``); None for other kinds.
+
+    :return: the dataset's folder
+    """
+    if spec.kind != "offline":
+        return None
+    import os
+
+    from rlhub import datasets
+    from rlhub.envs import make_single_env
+
+    env_id = conformance_env_id(spec)
+    root = Path(tmp_path) / "minari"
+    dataset_id = f"conformance/{env_id}/random-v0"
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)  # Minari writes only under it
+    env = make_single_env(env_id)
+    try:
+        if not (root / dataset_id).exists():
+            datasets.collect(env, datasets.random_policy(env.action_space, 0), dataset_id,
+                             n_steps=CONFORMANCE_DATASET_STEPS, seed=0)
+    finally:
+        env.close()
+        if previous is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous
+    return root / dataset_id
 
 
 def check_spec(spec: AlgorithmSpec) -> None:
@@ -84,8 +121,11 @@ def check_config_file(spec: AlgorithmSpec) -> None:
         resolve_section(spec.algo_id, env_id, algo_class, raw, source=path, section=name)
 
 
-def check_train_save_load(spec: AlgorithmSpec, tmp_path: Path, *, n_timesteps: int) -> Path:
+def check_train_save_load(spec: AlgorithmSpec, tmp_path: Path, *, n_timesteps: int,
+                          dataset: Path | None = None) -> Path:
     """A short ``rlhub train`` writes a run folder whose agent reloads and acts exactly as trained.
+    An offline algorithm learns from ``dataset`` (default: :func:`conformance_dataset`'s), reloads
+    without it, and its manifest records it.
 
     :return: the run folder
     """
@@ -93,15 +133,20 @@ def check_train_save_load(spec: AlgorithmSpec, tmp_path: Path, *, n_timesteps: i
     from rlhub.run_folder import Manifest, load_agent
 
     env_id = conformance_env_id(spec)
+    if dataset is None:
+        dataset = conformance_dataset(spec, tmp_path)
     result = train(TrainOptions(
         spec.algo_id, env_id, n_timesteps=n_timesteps, log_folder=tmp_path / "logs", seed=0, eval_freq=-1,
-        verbose=0, device="cpu",
+        verbose=0, device="cpu", dataset=dataset,
     ))
     assert result.model.num_timesteps >= n_timesteps, (
         f"{spec.algo_id}: learn({n_timesteps}) stopped at {result.model.num_timesteps} steps"
     )
     manifest = Manifest.read(result.run_dir)
     assert manifest.algo_id == spec.algo_id and manifest.env_id == env_id
+    if dataset is not None:
+        assert manifest.dataset is not None and manifest.dataset["n_transitions"] > 0, (
+            f"{spec.algo_id}: the manifest of an offline run does not record its dataset")
     assert (result.run_dir / manifest.model_file).is_file(), f"{spec.algo_id}: no model file written"
     assert any((result.run_dir / "tensorboard").rglob("events.out.tfevents.*")), (
         f"{spec.algo_id}: learn() wrote no TensorBoard events; log through self.logger and dump"
@@ -126,7 +171,7 @@ def check_train_save_load(spec: AlgorithmSpec, tmp_path: Path, *, n_timesteps: i
 
 
 def check_hub_round_trip(spec: AlgorithmSpec, tmp_path: Path, run_dir: Path | None = None, *,
-                         n_timesteps: int = CONFORMANCE_TIMESTEPS) -> None:
+                         n_timesteps: int = CONFORMANCE_TIMESTEPS, dataset: Path | None = None) -> None:
     """The agent packaged for the Hub loads back with ``rlhub.hub`` as a downloaded agent (nothing
     unpickled) and acts exactly as before: every object it needs is rebuilt from the environment,
     the manifest and the config, every tensor is in ``_get_torch_save_params``."""
@@ -135,9 +180,11 @@ def check_hub_round_trip(spec: AlgorithmSpec, tmp_path: Path, run_dir: Path | No
     from rlhub.run_folder import load_agent
 
     if run_dir is None:
+        if dataset is None:
+            dataset = conformance_dataset(spec, Path(tmp_path))
         run_dir = train(TrainOptions(
             spec.algo_id, conformance_env_id(spec), n_timesteps=n_timesteps, log_folder=Path(tmp_path) / "logs",
-            seed=0, eval_freq=-1, verbose=0, device="cpu",
+            seed=0, eval_freq=-1, verbose=0, device="cpu", dataset=dataset,
         )).run_dir
     folder = Path(tmp_path) / "hub_package"
     packaged = hub.package(run_dir, folder, n_eval_episodes=1, video_length=0, device="cpu")
