@@ -252,7 +252,7 @@ def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, loa
 @click.option("--action-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Box actions: add Gaussian noise of this standard deviation (a fraction of the half range), clipped.")
 @click.option("--deterministic/--stochastic", default=True, show_default=True)
-@click.option("--dataset-id", required=True, help="Minari id of the new dataset, e.g. you/CartPole-v1/ppo-eps0.3-v0.")
+@click.option("--dataset-id", required=True, help="Minari id of the new dataset, e.g. you/CartPole-v1/ppo-eps03-v0.")
 @click.option("--env-kwargs", cls=MultiValueOption, multiple=True, help="key:value ... for gym.make (--algo random).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, callback=check_device, help="auto, cpu, cuda, cuda:N or mps.")
