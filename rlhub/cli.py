@@ -284,7 +284,11 @@ def collect(algo_id: str, env_id: str | None, folder: str, exp_id: int, load_bes
                f"({result.transitions_per_second:.0f} transitions/s); mean return {returns.mean():.2f} +/- "
                f"{returns.std():.2f}")
     click.echo(f"Dataset {result.dataset_id} written to {result.path}")
-    click.echo(f"Train on it: rlhub train --algo ALGO --env {result.env_id} --dataset {result.dataset_id}")
+    from rlhub.registry import list_algorithms
+
+    offline = [spec.algo_id for spec in list_algorithms() if spec.kind == "offline"]
+    click.echo(f"Train on it: rlhub train --algo ALGO --env {result.env_id} --dataset {result.dataset_id}"
+               f" (ALGO: an offline algorithm: {', '.join(offline) or 'none installed'})")
 
 
 def has_display() -> bool:
