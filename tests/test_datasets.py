@@ -138,6 +138,16 @@ def test_empty_and_truncated_datasets(random_cartpole, minari_root):
         load_dataset(truncated)
 
 
+def test_a_dataset_over_the_memory_cap_is_refused_before_reading(random_cartpole, monkeypatch):
+    from rlhub.safe_loading import ResourceLimitError
+
+    monkeypatch.setenv("RLHUB_SAFE_MAX_DATASET_MB", "0.001")
+    with pytest.raises(ResourceLimitError, match="RLHUB_SAFE_MAX_DATASET_MB"):
+        load_dataset(random_cartpole)
+    monkeypatch.delenv("RLHUB_SAFE_MAX_DATASET_MB")
+    assert load_dataset(random_cartpole).n_transitions == 600
+
+
 def test_dataset_with_an_online_algorithm_is_refused(random_cartpole, tmp_path):
     logs = tmp_path / "logs"
     output = run("train", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", random_cartpole, "-f", logs, expect=2)

@@ -113,6 +113,7 @@ def load_dataset(id_or_path: str | Path) -> OfflineData:
     from minari.dataset.minari_storage import MinariStorage
 
     folder = _data_folder(id_or_path)
+    _check_size(folder)
     try:
         storage = MinariStorage.read(folder)
         observation_space, action_space = storage.observation_space, storage.action_space
@@ -137,6 +138,17 @@ def load_dataset(id_or_path: str | Path) -> OfflineData:
     return OfflineData(dataset_id=str(id_or_path), **arrays, observation_space=observation_space,
                        action_space=action_space, content_hash=_content_hash(arrays), env_spec_id=env_spec_id,
                        metadata=metadata)
+
+
+def _check_size(folder: Path) -> None:
+    """Refuse, before reading, a dataset larger than rlhub reads into memory, or a metadata file larger
+    than any Minari writes (a dataset may come from anywhere)."""
+    from rlhub.safe_loading.limits import limits
+
+    caps = limits()
+    caps.json_bytes.check((folder / "metadata.json").stat().st_size, str(folder / "metadata.json"))
+    caps.dataset_bytes.check(sum(path.stat().st_size for path in folder.iterdir() if path.is_file()),
+                             f"the dataset in {folder}")
 
 
 def _concatenate(episodes: list[dict[str, Any]], where: str, observation_space: gym.Space,

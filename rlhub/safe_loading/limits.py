@@ -78,6 +78,9 @@ class Limits:
         True)
     yaml_nodes: Limit = Limit(
         100_000, "RLHUB_SAFE_MAX_YAML_NODES", "the number of values in a YAML document (its aliases expanded)")
+    # A dataset is read whole into memory (rlhub.datasets): its files bound what that costs.
+    dataset_bytes: Limit = Limit(
+        4096 * MiB, "RLHUB_SAFE_MAX_DATASET_MB", "the size of a dataset's data files (read whole into memory)", True)
     token_chars: Limit = Limit(
         4096, "RLHUB_SAFE_MAX_TOKEN_CHARS", "the length of one name, number or expression")
 
