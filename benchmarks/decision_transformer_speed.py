@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+
+from rlhub.datasets import OfflineData, perturbed, play_to_memory
 
 #: (name, batch_size, context_length, policy_kwargs)
 CONFIGURATIONS = (
@@ -34,51 +35,15 @@ CONFIGURATIONS = (
 )
 
 
-@dataclass(frozen=True)
-class HeuristicData:
-    """The fields of ``rlhub.datasets.OfflineData`` the Decision Transformer reads."""
-
-    dataset_id: str
-    observations: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_observations: np.ndarray
-    terminations: np.ndarray
-    truncations: np.ndarray
-    episode_starts: np.ndarray
-    observation_space: Any
-    action_space: Any
-    content_hash: str = ""
-    env_spec_id: str | None = "CartPole-v1"
-
-    def episode_returns(self) -> np.ndarray:
-        return np.add.reduceat(self.rewards, self.episode_starts)
-
-
-def heuristic_cartpole(n_transitions: int, epsilon: float = 0.3, seed: int = 0) -> HeuristicData:
+def heuristic_cartpole(n_transitions: int, epsilon: float = 0.3, seed: int = 0) -> OfflineData:
+    """A balancing controller's CartPole play with epsilon-random actions, kept in memory."""
     env = gym.make("CartPole-v1")
-    rng = np.random.default_rng(seed)
-    columns: dict[str, list[Any]] = {name: [] for name in ("obs", "action", "reward", "next", "term", "trunc")}
-    starts = [0]
-    obs, _ = env.reset(seed=seed)
-    while len(columns["obs"]) < n_transitions:
-        action = int(obs[2] + obs[3] > 0) if rng.random() >= epsilon else int(rng.integers(2))
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        for name, value in zip(columns, (obs, action, reward, next_obs, terminated, truncated)):
-            columns[name].append(value)
-        obs = next_obs
-        if terminated or truncated:
-            obs, _ = env.reset()
-            if len(columns["obs"]) < n_transitions:
-                starts.append(len(columns["obs"]))
-    return HeuristicData(
-        "heuristic-cartpole", np.array(columns["obs"], np.float32), np.array(columns["action"], np.int64),
-        np.array(columns["reward"], np.float32), np.array(columns["next"], np.float32), np.array(columns["term"]),
-        np.array(columns["trunc"]), np.array(starts, np.int64), env.observation_space, env.action_space,
-    )
+    policy = perturbed(lambda obs: int(obs[2] + obs[3] > 0), env.action_space, np.random.default_rng(seed),
+                       epsilon=epsilon)
+    return play_to_memory(env, policy, n_steps=n_transitions, seed=seed, dataset_id="heuristic-cartpole")
 
 
-def steps_per_second(data: HeuristicData, batch_size: int, context_length: int, policy_kwargs: dict[str, Any],
+def steps_per_second(data: OfflineData, batch_size: int, context_length: int, policy_kwargs: dict[str, Any],
                      steps: int, device: str) -> float:
     from rlhub_offline.decision_transformer import DecisionTransformer
 

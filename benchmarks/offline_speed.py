@@ -13,44 +13,19 @@ from __future__ import annotations
 
 import argparse
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch as th
 
+from rlhub.datasets import OfflineData, play_to_memory, random_policy
 
-def random_transitions(env_id: str, n_transitions: int, seed: int = 0) -> Any:
-    """``n_transitions`` of a uniformly random policy, in the fields of ``rlhub.datasets.OfflineData``."""
+
+def random_transitions(env_id: str, n_transitions: int, seed: int = 0) -> OfflineData:
+    """``n_transitions`` of a uniformly random policy, kept in memory."""
     env = gym.make(env_id)
-    env.action_space.seed(seed)
-    rows: dict[str, list[Any]] = {key: [] for key in ("obs", "act", "rew", "next", "term", "trunc")}
-    starts = [0]
-    observation, _ = env.reset(seed=seed)
-    while len(rows["obs"]) < n_transitions:
-        action = env.action_space.sample()
-        next_observation, reward, terminated, truncated, _ = env.step(action)
-        for key, value in zip(rows, (observation, action, reward, next_observation, terminated, truncated)):
-            rows[key].append(value)
-        observation = next_observation
-        if terminated or truncated:
-            observation, _ = env.reset()
-            starts.append(len(rows["obs"]))
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
-    fields = dict(
-        dataset_id=f"random/{env_id}", observations=np.array(rows["obs"], dtype=np.float32),
-        actions=np.array(rows["act"], dtype=np.int64 if discrete else np.float32),
-        rewards=np.array(rows["rew"], dtype=np.float32), next_observations=np.array(rows["next"], dtype=np.float32),
-        terminations=np.array(rows["term"], dtype=bool), truncations=np.array(rows["trunc"], dtype=bool),
-        episode_starts=np.array([s for s in starts if s < n_transitions], dtype=np.int64),
-        observation_space=env.observation_space, action_space=env.action_space, content_hash="", env_spec_id=env_id,
-    )
-    try:
-        from rlhub.datasets import OfflineData
-    except ImportError:  # before the data path lands: the same fields
-        return SimpleNamespace(**fields)
-    return OfflineData(**fields)
+    return play_to_memory(env, random_policy(env.action_space, seed), n_steps=n_transitions, seed=seed,
+                          dataset_id=f"random/{env_id}")
 
 
 def measure(algo_class: type, env_id: str, steps: int, **kwargs: Any) -> tuple[float, float]:

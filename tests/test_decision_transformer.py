@@ -4,7 +4,6 @@ rewards rlhub's evaluation reports, and a short learning check on heuristic Cart
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -20,60 +19,20 @@ from rlhub_offline.decision_transformer import (
     returns_to_go,
 )
 
-try:
-    from rlhub.datasets import OfflineData
-except ImportError:  # the data path (rlhub.datasets) lands separately; the same fields, for these tests
-    @dataclass(frozen=True)
-    class OfflineData:  # type: ignore[no-redef]
-        dataset_id: str
-        observations: np.ndarray
-        actions: np.ndarray
-        rewards: np.ndarray
-        next_observations: np.ndarray
-        terminations: np.ndarray
-        truncations: np.ndarray
-        episode_starts: np.ndarray
-        observation_space: gym.Space
-        action_space: gym.Space
-        content_hash: str
-        env_spec_id: str | None
-
+from rlhub.datasets import OfflineData, perturbed, play_to_memory
 
 TINY = {"embed_dim": 16, "n_layers": 1, "n_heads": 1, "dropout": 0.0}
 
 
 def collect(env_id: str, controller: Any, n_transitions: int, *, noise: float, seed: int = 0) -> OfflineData:
-    """Whole episodes of ``controller`` in ``env_id`` until ``n_transitions``: epsilon-random actions
+    """``n_transitions`` of ``controller`` in ``env_id`` (the last episode cut there): epsilon-random actions
     (Discrete) or Gaussian noise of ``noise`` times the bound (Box)."""
     env = gym.make(env_id)
-    rng = np.random.default_rng(seed)
-    columns: dict[str, list[Any]] = {key: [] for key in ("obs", "act", "rew", "next", "term", "trunc")}
-    episode_starts = [0]
-    observation, _ = env.reset(seed=seed)
-    while True:
-        action = controller(observation)
-        if isinstance(env.action_space, gym.spaces.Discrete):
-            if rng.random() < noise:
-                action = int(rng.integers(env.action_space.n))
-        else:
-            high = env.action_space.high
-            action = np.clip(action + noise * high * rng.standard_normal(action.shape), -high, high).astype(np.float32)
-        next_observation, reward, terminated, truncated, _ = env.step(action)
-        for key, value in zip(columns, (observation, action, reward, next_observation, terminated, truncated)):
-            columns[key].append(value)
-        observation = next_observation
-        if terminated or truncated:
-            if len(columns["obs"]) >= n_transitions:
-                break
-            episode_starts.append(len(columns["obs"]))
-            observation, _ = env.reset()
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
-    return OfflineData(
-        f"test/{env_id}", np.array(columns["obs"], np.float32),
-        np.array(columns["act"], np.int64 if discrete else np.float32), np.array(columns["rew"], np.float32),
-        np.array(columns["next"], np.float32), np.array(columns["term"], bool), np.array(columns["trunc"], bool),
-        np.array(episode_starts, np.int64), env.observation_space, env.action_space, "test", env_id,
-    )
+    noise_kind = "epsilon" if isinstance(env.action_space, gym.spaces.Discrete) else "action_noise"
+    policy = perturbed(controller, env.action_space, np.random.default_rng(seed), **{noise_kind: noise})
+    data = play_to_memory(env, policy, n_steps=n_transitions, seed=seed, dataset_id=f"test/{env_id}-noise-{noise}")
+    env.close()
+    return data
 
 
 def cartpole_controller(observation: np.ndarray) -> int:

@@ -4,7 +4,6 @@ gradient-step loop (callbacks, logging, save/load), and short learning checks on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -14,24 +13,7 @@ from rlhub_offline.bc import BC, pretrain
 from rlhub_offline.common import TransitionTensors
 from rlhub_offline.cql import CQL, continuous_conservative_penalty, discrete_conservative_penalty, double_dqn_targets
 
-try:
-    from rlhub.datasets import OfflineData
-except ImportError:  # the data path (rlhub.datasets) lands separately; the same fields, for these tests
-    @dataclass(frozen=True)
-    class OfflineData:  # type: ignore[no-redef]
-        dataset_id: str
-        observations: np.ndarray
-        actions: np.ndarray
-        rewards: np.ndarray
-        next_observations: np.ndarray
-        terminations: np.ndarray
-        truncations: np.ndarray
-        episode_starts: np.ndarray
-        observation_space: gym.Space
-        action_space: gym.Space
-        content_hash: str
-        env_spec_id: str | None
-
+from rlhub.datasets import OfflineData, perturbed, play_to_memory
 
 # --------------------------------------------------------------------------------------------
 # Data from heuristic controllers
@@ -56,40 +38,11 @@ def pendulum_controller(observation: np.ndarray) -> np.ndarray:
 
 def collect(env_id: str, controller, n_transitions: int, *, noise: float = 0.0, seed: int = 0) -> OfflineData:
     """Transitions of ``controller`` in ``env_id``: epsilon-random actions (Discrete) or Gaussian
-    noise of scale ``noise`` times the bound (Box); whole episodes until ``n_transitions``."""
+    noise of scale ``noise`` times the bound (Box); the last of the episodes cut at ``n_transitions``."""
     env = gym.make(env_id)
-    rng = np.random.default_rng(seed)
-    columns: dict[str, list] = {key: [] for key in ("obs", "act", "rew", "next", "term", "trunc")}
-    episode_starts = []
-    observation, _ = env.reset(seed=seed)
-    episode_starts.append(0)
-    while True:
-        action = controller(observation)
-        if isinstance(env.action_space, gym.spaces.Discrete):
-            if rng.random() < noise:
-                action = int(rng.integers(env.action_space.n))
-        else:
-            high = env.action_space.high
-            action = np.clip(action + noise * high * rng.standard_normal(action.shape), -high, high).astype(np.float32)
-        next_observation, reward, terminated, truncated, _ = env.step(action)
-        for key, value in zip(columns, (observation, action, reward, next_observation, terminated, truncated)):
-            columns[key].append(value)
-        observation = next_observation
-        if terminated or truncated:
-            if len(columns["obs"]) >= n_transitions:
-                break
-            observation, _ = env.reset()
-            episode_starts.append(len(columns["obs"]))
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
-    data = OfflineData(
-        dataset_id=f"test/{env_id}-heuristic-{noise}", observations=np.array(columns["obs"], dtype=np.float32),
-        actions=np.array(columns["act"], dtype=np.int64 if discrete else np.float32),
-        rewards=np.array(columns["rew"], dtype=np.float32),
-        next_observations=np.array(columns["next"], dtype=np.float32),
-        terminations=np.array(columns["term"], dtype=bool), truncations=np.array(columns["trunc"], dtype=bool),
-        episode_starts=np.array(episode_starts, dtype=np.int64), observation_space=env.observation_space,
-        action_space=env.action_space, content_hash="0" * 64, env_spec_id=env_id,
-    )
+    noise_kind = "epsilon" if isinstance(env.action_space, gym.spaces.Discrete) else "action_noise"
+    policy = perturbed(controller, env.action_space, np.random.default_rng(seed), **{noise_kind: noise})
+    data = play_to_memory(env, policy, n_steps=n_transitions, seed=seed, dataset_id=f"test/{env_id}-noise-{noise}")
     env.close()
     return data
 

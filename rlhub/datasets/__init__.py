@@ -14,6 +14,8 @@ from rlhub.datasets.collect import (
     collect,
     collect_with_agent,
     perturbed,
+    play,
+    play_to_memory,
     random_policy,
 )
 from rlhub.datasets.data import (
@@ -25,10 +27,12 @@ from rlhub.datasets.data import (
     datasets_root,
     load_dataset,
     local_dataset_ids,
+    offline_data,
 )
 from rlhub.datasets.hdf5 import DATA_FORMAT, read_episodes, write_episodes
 
 __all__ = ["AgentCollectResult", "CollectResult", "DATA_FORMAT", "DatasetError", "OfflineData", "Policy",
            "SUPPORTED_SPACES", "TRANSITION_FIELDS", "agent_policy", "check_new_dataset_id", "check_spaces", "collect",
-           "collect_with_agent", "datasets_root", "load_dataset", "local_dataset_ids", "perturbed", "random_policy",
+           "collect_with_agent", "datasets_root", "load_dataset", "local_dataset_ids", "offline_data", "perturbed", "play",
+           "play_to_memory", "random_policy",
            "read_episodes", "write_episodes"]

@@ -11,7 +11,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlhub.datasets.data import DatasetError, datasets_root
+from rlhub.datasets.data import DatasetError, OfflineData, datasets_root, offline_data
 from rlhub.datasets.hdf5 import DATA_FORMAT, write_episodes
 
 
@@ -86,30 +86,18 @@ def _next_version(dataset_id: str) -> int:
     return int(version) + 1 if version.isdigit() else 1
 
 
-def collect(env: gym.Env, policy: Policy, dataset_id: str, *, n_steps: int | None = None,
-            n_episodes: int | None = None, seed: int | None = None, algorithm_name: str = "random",
-            author: str | None = None, code_permalink: str | None = None, description: str | None = None,
-            on_step: Callable[[int, int], None] | None = None) -> CollectResult:
-    """Play ``policy`` on ``env`` for ``n_steps`` transitions or ``n_episodes`` episodes and write a
-    Minari dataset ``dataset_id`` (terminations and truncations apart, the env spec recorded).
-
-    The episodes are gathered as arrays and written with ``minari.create_dataset_from_buffers``:
-    Minari's ``DataCollector`` wrapper needs jax for its per-step ``tree_map`` (``minari[create]``).
-    A step budget cuts the last episode short: it is recorded as truncated.
+def play(env: gym.Env, policy: Policy, *, n_steps: int | None = None, n_episodes: int | None = None,
+         seed: int | None = None, on_step: Callable[[int, int], None] | None = None) -> list[Any]:
+    """Play ``policy`` on ``env`` for ``n_steps`` transitions or ``n_episodes`` episodes: Minari
+    ``EpisodeBuffer``s of arrays. A step budget cuts the last episode short: it is recorded as truncated.
 
     :param on_step: called as ``on_step(transitions, episodes)`` after each step (a progress bar)
     """
-    import warnings
-
-    import minari
     from minari.data_collector import EpisodeBuffer
 
     if (n_steps is None) == (n_episodes is None):
         raise DatasetError("give either a number of steps or a number of episodes")
-    check_new_dataset_id(dataset_id)
-    started = time.perf_counter()
     buffers: list[Any] = []
-    returns: list[float] = []
     total = 0
     rng = np.random.default_rng(seed)
     while (n_steps is None or total < n_steps) and (n_episodes is None or len(buffers) < n_episodes):
@@ -134,7 +122,35 @@ def collect(env: gym.Env, policy: Policy, dataset_id: str, *, n_steps: int | Non
         buffers.append(EpisodeBuffer(id=len(buffers), seed=episode_seed, observations=np.asarray(observations),
                                      actions=np.asarray(actions), rewards=np.asarray(rewards, dtype=np.float64),
                                      terminations=np.asarray(terminations), truncations=np.asarray(truncations)))
-        returns.append(float(np.sum(rewards)))
+    return buffers
+
+
+def play_to_memory(env: gym.Env, policy: Policy, *, n_steps: int | None = None, n_episodes: int | None = None,
+                   seed: int | None = None, dataset_id: str = "in-memory") -> OfflineData:
+    """:func:`play`, kept in memory as an :class:`OfflineData` (tests and benchmarks need no files)."""
+    episodes = play(env, policy, n_steps=n_steps, n_episodes=n_episodes, seed=seed)
+    spec_id = env.spec.id if env.spec is not None else None
+    return offline_data(dataset_id, [vars(episode) for episode in episodes], env.observation_space,
+                        env.action_space, env_spec_id=spec_id)
+
+
+def collect(env: gym.Env, policy: Policy, dataset_id: str, *, n_steps: int | None = None,
+            n_episodes: int | None = None, seed: int | None = None, algorithm_name: str = "random",
+            author: str | None = None, code_permalink: str | None = None, description: str | None = None,
+            on_step: Callable[[int, int], None] | None = None) -> CollectResult:
+    """:func:`play` ``policy`` on ``env`` and write a Minari dataset ``dataset_id`` (terminations and
+    truncations apart, the env spec recorded).
+
+    The episodes are gathered as arrays and written with ``minari.create_dataset_from_buffers``:
+    Minari's ``DataCollector`` wrapper needs jax for its per-step ``tree_map`` (``minari[create]``).
+    """
+    import warnings
+
+    import minari
+
+    check_new_dataset_id(dataset_id)
+    started = time.perf_counter()
+    buffers = play(env, policy, n_steps=n_steps, n_episodes=n_episodes, seed=seed, on_step=on_step)
     with warnings.catch_warnings():  # Minari warns of every metadata field left out (author email, ...)
         warnings.simplefilter("ignore", UserWarning)
         dataset = minari.create_dataset_from_buffers(
@@ -142,8 +158,9 @@ def collect(env: gym.Env, policy: Policy, dataset_id: str, *, n_steps: int | Non
             code_permalink=code_permalink, description=description, data_format=DATA_FORMAT,
             jpeg_encoding=False)  # lossless: an offline learner sees what the agent saw
     write_episodes(dataset.storage, buffers)
-    return CollectResult(dataset_id, datasets_root() / dataset_id, total, len(buffers), returns,
-                         time.perf_counter() - started)
+    returns = [float(np.sum(episode.rewards)) for episode in buffers]
+    return CollectResult(dataset_id, datasets_root() / dataset_id, sum(len(episode.rewards) for episode in buffers),
+                         len(buffers), returns, time.perf_counter() - started)
 
 
 @dataclass

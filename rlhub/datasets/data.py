@@ -131,13 +131,22 @@ def load_dataset(id_or_path: str | Path) -> OfflineData:
     except Exception as error:  # h5py: OSError, KeyError for a truncated or damaged file
         raise DatasetError(f"{id_or_path}: its data cannot be read, the file is truncated or damaged "
                            f"({type(error).__name__}: {error})") from None
-    arrays = _concatenate(episodes, str(id_or_path), observation_space, action_space)
     metadata = dict(storage.metadata)
     env_spec = metadata.get("env_spec")
     env_spec_id = gym.envs.registration.EnvSpec.from_json(env_spec).id if isinstance(env_spec, str) else None
-    return OfflineData(dataset_id=str(id_or_path), **arrays, observation_space=observation_space,
+    return offline_data(str(id_or_path), episodes, observation_space, action_space, env_spec_id=env_spec_id,
+                        metadata=metadata)
+
+
+def offline_data(dataset_id: str, episodes: list[dict[str, Any]], observation_space: gym.Space,
+                 action_space: gym.Space, *, env_spec_id: str | None = None,
+                 metadata: dict[str, Any] | None = None) -> OfflineData:
+    """Episodes (each a mapping of ``observations`` (one more than its steps), ``actions``,
+    ``rewards``, ``terminations`` and ``truncations``) as one :class:`OfflineData`."""
+    arrays = _concatenate(episodes, dataset_id, observation_space, action_space)
+    return OfflineData(dataset_id=dataset_id, **arrays, observation_space=observation_space,
                        action_space=action_space, content_hash=_content_hash(arrays), env_spec_id=env_spec_id,
-                       metadata=metadata)
+                       metadata=dict(metadata or {}))
 
 
 def _check_size(folder: Path) -> None:
