@@ -35,7 +35,7 @@ from rlhub.config import ConfigError
 from rlhub.errors import user_errors
 from rlhub.evaluation import evaluate
 from rlhub.experiment import TrainOptions, train, validate_options
-from rlhub.run_folder import load_agent, write_atomically
+from rlhub.run_folder import Manifest, load_agent, write_atomically
 
 QUICK_TIMESTEPS = 2_000
 _ROW_KEYS = {"algo", "env", "timesteps", "seeds", "bar", "min_seeds", "eval_episodes", "eval_freq", "env_kwargs",
@@ -117,6 +117,12 @@ class RowResult:
         return self.mean >= self.row.bar
 
     @property
+    def data_mean(self) -> float | None:
+        """An offline row's dataset: its own mean episode return, as the run folder recorded it."""
+        record = Manifest.read(self.seeds[0].run_dir).dataset if self.seeds else None
+        return None if record is None else record.get("mean_return")
+
+    @property
     def steps_per_second(self) -> float:
         return sum(s.timesteps for s in self.seeds) / max(sum(s.train_time for s in self.seeds), 1e-9)
 
@@ -149,6 +155,7 @@ class RowResult:
         return {
             "algo": self.label, "env": self.row.env_id, "timesteps": str(self.seeds[0].timesteps),
             "seeds": str(len(self.seeds)), "return (mean ± std over seeds)": f"{self.mean:.1f} ± {self.std:.1f}",
+            "data mean": "-" if self.data_mean is None else f"{self.data_mean:.1f}",
             "bar": "-" if self.row.bar is None else f"{self.row.bar:g}", "met": self.met(quick),
             "steps to bar": "-" if quick else self.steps_to_bar(), "steps/s": f"{self.steps_per_second:.0f}",
             "wall time (s)": f"{self.wall_time:.0f}",

@@ -426,8 +426,9 @@ def load_offline_data(spec: Any, config: ZooConfig, options: TrainOptions) -> An
 
 def dataset_record(data: Any) -> dict[str, Any]:
     """What the manifest records of an offline run's dataset."""
+    returns = data.episode_returns()
     return {"id": data.dataset_id, "n_transitions": data.n_transitions, "n_episodes": data.n_episodes,
-            "sha256": data.content_hash}
+            "sha256": data.content_hash, "mean_return": float(returns.mean()) if len(returns) else 0.0}
 
 
 def check_spaces(spec: Any, config: ZooConfig, options: TrainOptions) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -75,7 +76,7 @@ class Manifest:
     parent_run: str | None = None
     #: the agent's step count when this run started (0 for a new agent)
     initial_timesteps: int = 0
-    #: an offline run's dataset: ``{"id", "n_transitions", "n_episodes", "sha256"}``
+    #: an offline run's dataset: ``{"id", "n_transitions", "n_episodes", "sha256", "mean_return"}``
     dataset: dict[str, Any] | None = None
     format_version: int = MANIFEST_FORMAT
 
@@ -171,7 +172,11 @@ class Manifest:
 
 
 def _is_dataset_record(record: object) -> bool:
-    if not (isinstance(record, dict) and set(record) == {"id", "n_transitions", "n_episodes", "sha256"}):
+    required = {"id", "n_transitions", "n_episodes", "sha256"}
+    if not (isinstance(record, dict) and required <= set(record) <= required | {"mean_return"}):
+        return False
+    mean_return = record.get("mean_return")  # absent in runs recorded before it was
+    if mean_return is not None and not (isinstance(mean_return, float) and math.isfinite(mean_return)):
         return False
     counts_ok = all(isinstance(record[key], int) and not isinstance(record[key], bool) and record[key] >= 0
                     for key in ("n_transitions", "n_episodes"))

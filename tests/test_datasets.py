@@ -92,6 +92,24 @@ def test_collect_plays_a_trained_agent_with_epsilon(ppo_cartpole_run, minari_roo
     assert 0.3 < np.mean(predicted != random.actions) < 0.7  # epsilon 1: uniformly random
 
 
+def test_collect_plays_an_agent_from_the_hub(ppo_cartpole_run, hub_server, minari_root):
+    from rlhub import hub
+    from rlhub.run_folder import load_agent
+
+    hub.push(ppo_cartpole_run, "alice/ppo-CartPole-v1", n_eval_episodes=1, video_length=0, device="cpu")
+    output = run("collect", "--algo", "ppo", "--repo-id", "alice/ppo-CartPole-v1", "--n-episodes", 2, "--dataset-id",
+                 "test/CartPole-v1/hub-ppo-v0")
+    data = load_dataset("test/CartPole-v1/hub-ppo-v0")
+    assert data.n_episodes == 2 and "2 episodes" in output
+    agent = load_agent(ppo_cartpole_run, device="cpu")
+    predicted, _ = agent.model.predict(data.observations, deterministic=True)
+    agent.env.close()
+    assert np.array_equal(predicted, data.actions)  # the downloaded agent plays as the original
+    output = run("collect", "--algo", "ppo", "--repo-id", "alice/no-such-repo", "--n-steps", 10, "--dataset-id",
+                 "test/CartPole-v1/none-v0", expect=2)
+    assert "alice/no-such-repo" in output and "Traceback" not in output
+
+
 def test_action_noise_is_scaled_and_clipped(minari_root):
     space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
     centred = datasets.perturbed(lambda observation: np.zeros(1, np.float32), space, np.random.default_rng(0),
@@ -253,13 +271,26 @@ def test_train_an_offline_algorithm_on_a_dataset(tiny_bc, random_cartpole, tmp_p
     manifest = Manifest.read(run_dir)
     data = load_dataset(random_cartpole)
     assert manifest.dataset == {"id": random_cartpole, "n_transitions": 600, "n_episodes": data.n_episodes,
-                                "sha256": data.content_hash}
+                                "sha256": data.content_hash, "mean_return": pytest.approx(data.episode_returns().mean())}
     # the model loads without its dataset, trusted and as a download
     for trust_remote_code in (None, False):
         agent = load_agent(run_dir, device="cpu", trust_remote_code=trust_remote_code)
         assert agent.model.dataset is None
         agent.env.close()
     run("enjoy", "-f", run_dir, "--no-render", "-n", 20)
+
+
+def test_a_benchmark_row_shows_the_mean_return_of_its_data(random_cartpole, tmp_path):
+    suite = tmp_path / "suite.yml"
+    suite.write_text("rows:\n  - {algo: bc, env: CartPole-v1, timesteps: 100, eval_episodes: 2, "
+                     f"hyperparams: {{dataset: {random_cartpole}}}}}\n  - {{algo: a2c, env: CartPole-v1, timesteps: 100, "
+                     "eval_episodes: 2}\n")
+    run("benchmark", suite, "-o", tmp_path / "out")
+    lines = [line for line in (tmp_path / "out" / "results.md").read_text().splitlines() if line.startswith("| ")]
+    header, offline, online = ([cell.strip() for cell in line.split("|")[1:-1]] for line in lines)
+    column = header.index("data mean")
+    assert offline[column] == f"{load_dataset(random_cartpole).episode_returns().mean():.1f}"
+    assert online[column] == "-"
 
 
 def test_offline_algorithm_input_errors(tiny_bc, random_cartpole, tmp_path):

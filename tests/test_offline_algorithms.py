@@ -3,7 +3,9 @@ gradient-step loop (callbacks, logging, save/load), and short learning checks on
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import platform
 
 import gymnasium as gym
 import numpy as np
@@ -266,6 +268,25 @@ def test_the_plugin_registers_the_family_as_offline():
     assert set(specs) == {"bc", "cql", "decision_transformer"}
     assert all(spec.kind == "offline" and set(spec.action_spaces) == {"Discrete", "Box"} for spec in specs.values())
     assert specs["bc"].load() is BC and specs["cql"].load() is CQL
+
+
+def test_cql_actor_clones_the_data_for_its_first_bc_steps(pendulum_noisy):
+    constant = dataclasses.replace(pendulum_noisy, actions=np.full_like(pendulum_noisy.actions, 1.0))
+    model = CQL("MlpPolicy", "Pendulum-v1", dataset=constant, alpha=0.0, bc_steps=300, actor_learning_rate=3e-3,
+                policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu")
+    model.learn(300)
+    actions, _ = model.predict(constant.observations[:200], deterministic=True)
+    assert np.abs(actions - 1.0).max() < 0.2  # one action in every state: the data's, not the critic's
+    with pytest.raises(ValueError, match="bc_steps must be non-negative"):
+        CQL("MlpPolicy", "Pendulum-v1", dataset=constant, bc_steps=-1)
+
+
+def test_offline_learning_keeps_freed_memory_in_the_process():
+    from rlhub_offline.common.allocator import keep_freed_memory
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's mallopt only")
+    assert keep_freed_memory() is True
 
 
 @pytest.mark.slow

@@ -23,6 +23,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
+from rlhub_offline.common.allocator import keep_freed_memory
+
 if TYPE_CHECKING:
     from rlhub.datasets import OfflineData
 
@@ -297,6 +299,7 @@ class OfflineAlgorithm(BaseAlgorithm):
         :param log_interval: gradient steps between two dumps of the logger (the class's
             ``default_log_interval`` if None); the last steps are dumped at the end
         """
+        keep_freed_memory()
         self._prepare_data()
         total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name,
                                                       progress_bar)

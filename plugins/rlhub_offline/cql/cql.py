@@ -64,6 +64,9 @@ class CQL(OfflineAlgorithm):
     :param n_action_samples: Actions sampled from each of the three proposals per state (Box actions)
     :param backup_entropy: Subtract ``ent_coef * log pi(a'|s')`` in the TD target (SAC's soft backup);
         the authors' default leaves it out (Box actions)
+    :param bc_steps: Gradient steps, from the start, in which the actor clones the dataset's actions
+        (maximises their log-likelihood plus the entropy bonus) instead of the critic, while the critics
+        already learn (the authors' ``policy_eval_start``) (Box actions)
     :param stats_window_size: Window size for the rollout logging (unused offline)
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: additional arguments to be passed to the policy on creation
@@ -94,6 +97,7 @@ class CQL(OfflineAlgorithm):
         target_entropy: str | float = "auto",
         n_action_samples: int = 10,
         backup_entropy: bool = False,
+        bc_steps: int = 0,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -117,6 +121,7 @@ class CQL(OfflineAlgorithm):
         self.target_entropy = target_entropy
         self.n_action_samples = n_action_samples
         self.backup_entropy = backup_entropy
+        self.bc_steps = bc_steps
         problems = []
         if not 0.0 < tau <= 1.0:
             problems.append(f"tau must be in (0, 1], got {tau}")
@@ -124,6 +129,8 @@ class CQL(OfflineAlgorithm):
             problems.append(f"target_update_interval must be at least 1, got {target_update_interval}")
         if alpha < 0:
             problems.append(f"alpha must be non-negative, got {alpha}")
+        if bc_steps < 0:
+            problems.append(f"bc_steps must be non-negative, got {bc_steps}")
         if n_action_samples < 1:
             problems.append(f"n_action_samples must be at least 1, got {n_action_samples}")
         if isinstance(ent_coef, str) and not ent_coef.startswith("auto"):
@@ -275,9 +282,14 @@ class CQL(OfflineAlgorithm):
         critic_loss.backward()
         critic.optimizer.step()
 
-        # Actor (SAC): maximise the smaller critic plus the entropy bonus
-        q_new = th.min(th.cat(critic(observations, new_actions), dim=1), dim=1).values
-        actor_loss = (ent_coef * log_prob - q_new).mean()
+        # Actor (SAC): maximise the smaller critic plus the entropy bonus; during the first bc_steps, the
+        # data actions' log-likelihood instead (the critics are not worth following yet)
+        if self._n_updates < self.bc_steps:
+            actor.action_dist.proba_distribution(*actor.get_action_dist_params(observations)[:2])
+            objective = actor.action_dist.log_prob(batch.actions)
+        else:
+            objective = th.min(th.cat(critic(observations, new_actions), dim=1), dim=1).values
+        actor_loss = (ent_coef * log_prob - objective).mean()
         actor.optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         actor.optimizer.step()
