@@ -125,7 +125,7 @@ def main() -> None:
               help="Unpickle --trained-agent (or --resume's files) even if rlhub did not train it on this machine "
                    "(runs any code it holds).")
 @click.option("--dataset", default=None,
-              help="An offline algorithm's dataset: a Minari id (in $MINARI_DATASETS_PATH or ~/.minari/datasets) or a "
+              help="An offline algorithm's dataset, or an imitation algorithm's demonstrations: a Minari id (in $MINARI_DATASETS_PATH or ~/.minari/datasets) or a "
                    "dataset folder; overrides the config's dataset.")
 @click.option("-q", "--quiet", is_flag=True, help="No evaluation lines (the progress bar stays).")
 @click.option("-v", "--verbose", is_flag=True, help="SB3's log tables too (thousands of lines on a long run).")
@@ -285,10 +285,11 @@ def collect(algo_id: str, env_id: str | None, folder: str, exp_id: int, load_bes
                f"{returns.std():.2f}")
     click.echo(f"Dataset {result.dataset_id} written to {result.path}")
     from rlhub.registry import list_algorithms
+    from rlhub.spec import DATASET_KINDS
 
-    offline = [spec.algo_id for spec in list_algorithms() if spec.kind == "offline"]
+    learners = [spec.algo_id for spec in list_algorithms() if spec.kind in DATASET_KINDS]
     click.echo(f"Train on it: rlhub train --algo ALGO --env {result.env_id} --dataset {result.dataset_id}"
-               f" (ALGO: an offline algorithm: {', '.join(offline) or 'none installed'})")
+               f" (ALGO: an offline or imitation algorithm: {', '.join(learners) or 'none installed'})")
 
 
 def has_display() -> bool:

@@ -33,6 +33,7 @@ from rlhub.run_folder import (
     statistics_of,
     storage_errors,
 )
+from rlhub.spec import DATASET_KINDS
 
 
 @dataclass
@@ -101,9 +102,10 @@ def prepare(options: TrainOptions) -> tuple[Any, ZooConfig, type]:
     from rlhub.envs import check_env_kwargs, ensure_registered
 
     spec = registry.get_algorithm(options.algo_id)
-    if options.dataset is not None and spec.kind != "offline":
-        raise ConfigError(f"--dataset is for offline algorithms, and {spec.algo_id} is {spec.kind}: it learns from "
-                          "its environment. Leave out --dataset, or pick an offline algorithm (see `rlhub algos`)")
+    if options.dataset is not None and spec.kind not in DATASET_KINDS:
+        raise ConfigError(f"--dataset is for offline and imitation algorithms, and {spec.algo_id} is {spec.kind}: it "
+                          "learns from its environment. Leave out --dataset, or pick an offline or imitation algorithm "
+                          "(see `rlhub algos`)")
     algo_class = spec.load()
     ensure_registered(options.env_id)  # first: the config's atari section is chosen by the env's entry point
     overrides, origins = _overrides(options)
@@ -182,7 +184,7 @@ def train(options: TrainOptions) -> TrainResult:
                           "(--resume)")
     spec, config, algo_class = validate_options(options)
     offline_data = load_offline_data(spec, config, options)
-    if offline_data is not None:
+    if spec.kind == "offline":
         config = replace(config, n_envs=1)  # the env only evaluates
     if options.trained_agent:
         _check_trained_agent(Path(options.trained_agent), spec, algo_class, config, options)
@@ -405,15 +407,16 @@ def _continue_from(model_path: Path, statistics: Path | None, unpickle: bool, al
 
 
 def load_offline_data(spec: Any, config: ZooConfig, options: TrainOptions) -> Any:
-    """An offline algorithm's dataset (``--dataset`` or the config's ``dataset``), read into memory and
-    checked against the env's spaces before any run folder is made; None for other kinds."""
-    if spec.kind != "offline":
+    """An offline or imitation algorithm's dataset (``--dataset`` or the config's ``dataset``), read into
+    memory and checked against the env's spaces before any run folder is made; None for other kinds."""
+    if spec.kind not in DATASET_KINDS:
         return None
     from rlhub.datasets import OfflineData, check_spaces, load_dataset
 
     source = config.hyperparams.get("dataset")
     if source is None:
-        raise ConfigError(f"{spec.algo_id} learns offline, from a dataset: give --dataset ID_OR_PATH (a Minari dataset, "
+        learns = "offline, from a dataset" if spec.kind == "offline" else "by imitation, from demonstrations"
+        raise ConfigError(f"{spec.algo_id} learns {learns}: give --dataset ID_OR_PATH (a Minari dataset, "
                           f"e.g. written by `rlhub collect`) or set dataset: in the config ({config.origins.file})")
     data = source if isinstance(source, OfflineData) else load_dataset(source)
     probe = build_env(config, options, n_envs=1, monitor_dir=None, training=False)
@@ -425,7 +428,7 @@ def load_offline_data(spec: Any, config: ZooConfig, options: TrainOptions) -> An
 
 
 def dataset_record(data: Any) -> dict[str, Any]:
-    """What the manifest records of an offline run's dataset."""
+    """What the manifest records of a run's dataset."""
     returns = data.episode_returns()
     return {"id": data.dataset_id, "n_transitions": data.n_transitions, "n_episodes": data.n_episodes,
             "sha256": data.content_hash, "mean_return": float(returns.mean()) if len(returns) else 0.0}

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 #: What an algorithm learns from.
 KINDS = ("on-policy", "off-policy", "evolution", "tabular", "planning", "bandit", "offline", "imitation", "multi-agent")
 
+#: Kinds that learn from a dataset (``--dataset``): offline algorithms from it alone, imitation
+#: algorithms from its demonstrations and their own play in the environment.
+DATASET_KINDS = ("offline", "imitation")
+
 #: Space class names as Gymnasium spells them.
 ALL_SPACES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary", "Dict", "Tuple")
 NEURAL_OBSERVATION_SPACES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary", "Dict")

@@ -169,7 +169,7 @@ def test_a_dataset_over_the_memory_cap_is_refused_before_reading(random_cartpole
 def test_dataset_with_an_online_algorithm_is_refused(random_cartpole, tmp_path):
     logs = tmp_path / "logs"
     output = run("train", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", random_cartpole, "-f", logs, expect=2)
-    assert "--dataset is for offline algorithms" in output and "ppo is on-policy" in output
+    assert "--dataset is for offline and imitation algorithms" in output and "ppo is on-policy" in output
     assert not logs.exists()
 
 

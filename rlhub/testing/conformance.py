@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rlhub import registry
-from rlhub.spec import AlgorithmSpec
+from rlhub.spec import DATASET_KINDS, AlgorithmSpec
 
 #: Tiny budgets: the suite checks the contract, not learning (each plugin has its learning test).
 CONFORMANCE_TIMESTEPS = 256
@@ -52,17 +52,17 @@ def check_algorithm(algo_id: str, tmp_path: Path, *, n_timesteps: int = CONFORMA
     check_hub_round_trip(spec, Path(tmp_path), run_dir=run_dir, n_timesteps=n_timesteps, dataset=dataset)
 
 
-#: Transitions of the random-action dataset an offline algorithm learns from in the suite.
+#: Transitions of the random-action dataset an offline (or imitation) algorithm learns from in the suite.
 CONFORMANCE_DATASET_STEPS = 1000
 
 
 def conformance_dataset(spec: AlgorithmSpec, tmp_path: Path) -> Path | None:
-    """For an offline algorithm, a small dataset of random actions on its conformance env, written
-    as ``rlhub collect --algo random`` writes one (under ``tmp_path``); None for other kinds.
+    """For an offline or imitation algorithm, a small dataset of random actions on its conformance env,
+    written as ``rlhub collect --algo random`` writes one (under ``tmp_path``); None for other kinds.
 
     :return: the dataset's folder
     """
-    if spec.kind != "offline":
+    if spec.kind not in DATASET_KINDS:
         return None
     import os
 
