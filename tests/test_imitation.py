@@ -105,3 +105,27 @@ def test_bc_epochs_start_the_generator_as_the_demonstrator(bc_epochs, demonstrat
     actions, _ = model.predict(demonstrations.observations, deterministic=True)
     agreement = np.mean(actions == demonstrations.actions)
     assert agreement >= 0.95 if bc_epochs else agreement < 0.9
+
+
+@pytest.mark.parametrize("key, value, refusal", [("generator_kwargs", {"n_steps": 10**12}, "rollout buffer"),
+                                                 ("disc_net_arch", [10**6, 10**6], "network larger than")])
+def test_a_downloaded_imitator_cannot_size_its_networks_or_buffers(key, value, refusal, demonstrations, tmp_path):
+    import json
+    import zipfile
+
+    from hostile_files import rewrite_zip
+
+    from rlhub.safe_loading import ResourceLimitError, UnsafeAgentError, load_model
+
+    model = GAIL("MlpPolicy", "CartPole-v1", dataset=demonstrations, generator_kwargs={"n_steps": 64}, seed=0,
+                 device="cpu")
+    path = tmp_path / "gail.zip"
+    model.save(path)
+    loaded = load_model(GAIL, path, model.get_env(), device="cpu")  # untrusted, as a download: it loads
+    assert loaded.generator.n_steps == 64
+    with zipfile.ZipFile(path) as archive:
+        data = json.loads(archive.read("data"))
+    data[key] = value
+    rewrite_zip(path, data=json.dumps(data).encode())
+    with pytest.raises((ResourceLimitError, UnsafeAgentError), match=refusal):
+        load_model(GAIL, path, model.get_env(), device="cpu")

@@ -163,6 +163,8 @@ def load_model(algo_class: type, path: Path, env: Any, *, config: Any = None, de
 
     policy_kwargs = _policy_kwargs(plain, objects, hyperparams, where)
     _check_architecture(policy_kwargs, params, where)
+    # the algorithm's own networks (a discriminator's ``disc_net_arch``) are held to the same bound
+    _check_architecture({key: value for key, value in plain.items() if key.endswith("net_arch")}, params, where)
     hyperparams.pop("policy_kwargs", None)
     hyperparams.pop("dataset", None)  # an offline agent acts without its dataset (rlhub.datasets)
 
@@ -270,11 +272,12 @@ def _check_rollout_size(updates: dict[str, Any], env: Any, where: str) -> None:
     allocates it (observations, actions and four per-step values) before anything else is checked."""
     import numpy as np
 
-    n_steps = updates.get("n_steps")
-    if not isinstance(n_steps, int) or isinstance(n_steps, bool):
-        return
+    # A composite algorithm (GAIL's generator) keeps its inner algorithm's settings in a dict of its own.
+    inner = [value.get("n_steps") for value in updates.values() if isinstance(value, dict)]
     spaces = [env.action_space, *getattr(env.observation_space, "spaces", {"": env.observation_space}).values()]
     per_step = sum(int(np.prod(space.shape or (1,))) for space in spaces) + 4
-    limits().array_bytes.check(n_steps * env.num_envs * per_step * 4, f"the rollout buffer n_steps in {where} asks "
-                               "for; it")
+    for n_steps in [updates.get("n_steps"), *inner]:
+        if isinstance(n_steps, int) and not isinstance(n_steps, bool):
+            limits().array_bytes.check(n_steps * env.num_envs * per_step * 4, f"the rollout buffer n_steps in {where} "
+                                       "asks for; it")
 
