@@ -135,6 +135,7 @@ def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], 
     from rlhub.evaluation import evaluate
     from rlhub.experiment import TrainOptions
     from rlhub.experiment import train as run_training
+    from rlhub.run_folder import REWARD_MODEL_NAME, load_agent
 
     try:
         result = run_training(TrainOptions(
@@ -151,8 +152,9 @@ def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], 
         click.echo(f"Continued {result.manifest.parent_run} from step {result.manifest.initial_timesteps}")
     click.echo(f"Trained {result.timesteps} steps in {result.wall_time:.1f} s "
                f"({result.steps_per_second:.0f} steps/s); run folder: {result.run_dir}")
-    from rlhub.run_folder import load_agent
-
+    reward_model = result.run_dir / REWARD_MODEL_NAME
+    if reward_model.is_file():
+        click.echo(f"Learned reward: {reward_model} (train another agent on it: -params reward_model:{reward_model})")
     agent = load_agent(result.run_dir, device=options["device"])
     evaluation = evaluate(agent.model, agent.env, n_episodes=options["eval_episodes"] or 5)
     agent.env.close()

@@ -43,6 +43,8 @@ ZOO_KEYS: dict[str, tuple[type, ...]] = {
     "noise_std": (int, float),
     "env_kwargs": (dict, str),
     "monitor_kwargs": (dict, str),
+    # a learned reward (rlhub.common.learned_reward) the algorithm learns from instead of the env's
+    "reward_model": (str,),
 }
 
 #: Constructor arguments ``rlhub train`` sets from its own options, so a config may not: the option to use.
@@ -118,6 +120,7 @@ class ZooConfig:
     :param raw: the section as written (after command-line overrides), for ``config.yml``
     :param env_kwargs: the section's ``env_kwargs`` (``rlhub train`` merges ``--env-kwargs`` over them)
     :param monitor_kwargs: keyword arguments of the ``Monitor`` wrapper
+    :param reward_model: a reward model file the algorithm learns from instead of the env's reward
     """
 
     algo_id: str
@@ -137,6 +140,7 @@ class ZooConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     monitor_kwargs: dict[str, Any] = field(default_factory=dict)
+    reward_model: str | None = None
     origins: Origins = field(default_factory=lambda: Origins("<overrides>"))
 
     def to_yaml(self) -> str:
@@ -294,6 +298,7 @@ def resolve_section(
         hyperparams=hyperparams,
         env_kwargs=resolved["env_kwargs"],
         monitor_kwargs=resolved["monitor_kwargs"],
+        reward_model=raw.get("reward_model"),
         origins=where,
     )
 

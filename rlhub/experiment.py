@@ -21,6 +21,7 @@ from rlhub.run_folder import (
     CONFIG_NAME,
     MANIFEST_NAME,
     REPLAY_BUFFER_NAME,
+    REWARD_MODEL_NAME,
     VEC_NORMALIZE_NAME,
     Manifest,
     RunFolderError,
@@ -32,6 +33,7 @@ from rlhub.run_folder import (
     save_agent,
     statistics_of,
     storage_errors,
+    write_atomically,
 )
 from rlhub.spec import DATASET_KINDS
 
@@ -227,6 +229,7 @@ def train(options: TrainOptions) -> TrainResult:
             try:
                 save_agent(model, model_path, statistics=run_dir / VEC_NORMALIZE_NAME,
                            replay_buffer=run_dir / REPLAY_BUFFER_NAME if options.save_replay_buffer else None)
+                export_learned_reward(model, run_dir)
             finally:
                 env.close()
                 trust.sign(run_dir)  # from now on rlhub unpickles these files without asking (see rlhub.trust)
@@ -242,6 +245,8 @@ def _build(spec: Any, config: ZooConfig, algo_class: type, options: TrainOptions
 
     env = build_env(config, options, n_envs=config.n_envs, monitor_dir=run_dir, seed=options.seed,
                     vec_normalize_path=trained_stats if unpickle else None)
+    if config.reward_model is not None:
+        env = _on_learned_reward(env, config)
 
     manifest = Manifest.for_run(
         spec, options.env_id, env_kwargs=_env_kwargs(config, options), seed=options.seed,
@@ -404,6 +409,30 @@ def _continue_from(model_path: Path, statistics: Path | None, unpickle: bool, al
         safe_loading.restore_statistics(env, saved)
     return load_model_file(algo_class, model_path, env, unpickle=unpickle, config=config, device=options.device,
                            source=str(model_path.parent), overrides=overrides)
+
+
+def _on_learned_reward(env: Any, config: ZooConfig) -> Any:
+    """The training env rewarded by the config's ``reward_model`` (the Monitor below still records the
+    env's own reward, so evaluations and ``ep_rew_mean`` stay the true return)."""
+    from rlhub.common.learned_reward import RewardModelError, reward_model_env
+
+    where = config.origins.place("reward_model")
+    if config.normalize is not None:
+        env.close()
+        raise ConfigError(f"reward_model ({where}) learns on raw observations: train without normalize")
+    try:
+        return reward_model_env(env, config.reward_model)
+    except RewardModelError as error:
+        env.close()
+        raise ConfigError(f"reward_model ({where}): {error}") from None
+
+
+def export_learned_reward(model: Any, run_dir: Path) -> Path | None:
+    """An algorithm that learned a reward (``learned_reward_model()``, e.g. AIRL) leaves it in its run
+    folder as ``reward_model.pt``, for ``-params reward_model:PATH``."""
+    if not hasattr(model, "learned_reward_model"):
+        return None
+    return write_atomically(run_dir / REWARD_MODEL_NAME, lambda path: model.learned_reward_model().save(path))
 
 
 def load_offline_data(spec: Any, config: ZooConfig, options: TrainOptions) -> Any:

@@ -27,6 +27,8 @@ BEST_MODEL_NAME = "best_model.zip"
 BEST_VEC_NORMALIZE_NAME = "best_vec_normalize.pkl"
 CHECKPOINT_PREFIX = "rl_model"
 REPLAY_BUFFER_NAME = "replay_buffer.pkl"
+#: the reward an algorithm learned (AIRL), as rlhub.common.learned_reward writes it
+REWARD_MODEL_NAME = "reward_model.pt"
 MANIFEST_FORMAT = 1
 MANIFEST_MAX_BYTES = 1 << 20  # a manifest is a few hundred bytes; a larger one is not rlhub's
 

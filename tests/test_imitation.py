@@ -129,3 +129,109 @@ def test_a_downloaded_imitator_cannot_size_its_networks_or_buffers(key, value, r
     rewrite_zip(path, data=json.dumps(data).encode())
     with pytest.raises((ResourceLimitError, UnsafeAgentError), match=refusal):
         load_model(GAIL, path, model.get_env(), device="cpu")
+
+
+# --------------------------------------------------------------------------------------------
+# AIRL and learned rewards
+
+
+def test_airl_learns_cartpole_from_the_controller(demonstrations):
+    from rlhub_imitation.airl import AIRL
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=1)
+    model = AIRL("MlpPolicy", env, dataset=demonstrations, generator_kwargs=GENERATOR, n_disc_updates=8,
+                 disc_batch_size=1024, disc_net_arch=[32, 32], reward="-log(1-D)", seed=1, device="cpu")
+    before = true_return(model)
+    model.learn(30_000)
+    assert before < 20 and true_return(model) >= 300
+
+
+def test_airl_passes_the_conformance_suite(tmp_path, monkeypatch):
+    from rlhub.testing import check_algorithm
+
+    monkeypatch.delenv("MINARI_DATASETS_PATH", raising=False)
+    check_algorithm("airl", tmp_path)
+
+
+def test_a_learned_reward_is_exported_and_trains_another_algorithm(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from rlhub.cli import main
+    from rlhub.common.learned_reward import RewardModel
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+
+    def run(*args):
+        result = CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("collect", "--algo", "random", "--env", "CartPole-v1", "--n-steps", 500, "--dataset-id", "t/CartPole-v1/r-v0")
+    output = run("train", "--algo", "airl", "--env", "CartPole-v1", "--dataset", "t/CartPole-v1/r-v0", "-n", 512,
+                 "-f", tmp_path / "logs", "-params", "generator_kwargs:dict(n_steps=64)", "--eval-freq", -1, "-q")
+    exported = tmp_path / "logs" / "airl" / "CartPole-v1_1" / "reward_model.pt"
+    assert f"-params reward_model:{exported}" in output
+    reward = RewardModel.load(exported)
+    output = run("train", "--algo", "ppo", "--env", "CartPole-v1", "-n", 256, "-f", tmp_path / "logs",
+                 "-params", f"reward_model:{exported}", "-params", "n_steps:64", "--eval-freq", -1, "-q")
+    assert "Trained" in output and "Learned reward" not in output  # PPO learns on it, learns none
+    assert f"reward_model: {exported}" in (tmp_path / "logs" / "ppo" / "CartPole-v1_1" / "config.yml").read_text()
+    assert reward.inputs == "state_action"
+    output = CliRunner().invoke(main, ["train", "--algo", "ppo", "--env", "Pendulum-v1", "-n", 64, "-f",
+                                       str(tmp_path / "logs"), "-params", f"reward_model:{exported}"]).output
+    assert "reward_model" in output and "not this environment" in output and "Traceback" not in output
+
+
+def test_the_reward_env_rewards_with_the_model_and_keeps_the_true_return():
+    import torch as th
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from rlhub.common.learned_reward import RewardModel, RewardVecEnv, Transitions
+
+    venv = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = RewardModel(venv.observation_space, venv.action_space, "state_action", [8])
+    seen = []
+
+    def reward(step: Transitions) -> np.ndarray:
+        seen.append(step)
+        with th.no_grad():
+            return model(step.to_tensors(venv.action_space, "cpu")).numpy()
+
+    env = RewardVecEnv(venv, reward)
+    observations = env.reset()
+    true_returns = []
+    for _ in range(100):
+        actions = np.array([env.action_space.sample() for _ in range(2)])
+        next_observations, rewards, dones, infos = env.step(actions)
+        step = seen[-1]
+        assert np.array_equal(step.observations, observations) and np.array_equal(step.actions, actions)
+        assert np.allclose(rewards, model(step.to_tensors(venv.action_space, "cpu")).detach().numpy())
+        true_returns += [info["episode"]["r"] for info in infos if "episode" in info]
+        observations = next_observations
+    assert true_returns and all(value == int(value) for value in true_returns)  # CartPole's own: 1 per step
+    assert len(env.episode_learned_returns) == len(true_returns)
+
+
+def test_reward_model_files_are_read_as_data(tmp_path):
+    import torch as th
+
+    from rlhub.common.learned_reward import RewardModel, RewardModelError
+
+    space = gym.make("CartPole-v1")
+    model = RewardModel(space.observation_space, space.action_space, "state", [8])
+    path = model.save(tmp_path / "reward.pt")
+    assert th.equal(RewardModel.load(path).net[0].weight, model.net[0].weight)
+    with pytest.raises(RewardModelError, match="does not exist"):
+        RewardModel.load(tmp_path / "none.pt")
+    (tmp_path / "text.pt").write_text("not torch")
+    with pytest.raises(RewardModelError, match="is not a reward model file"):
+        RewardModel.load(tmp_path / "text.pt")
+    stored = th.load(path, weights_only=True)
+    for change, refusal in ((dict(net_arch=[10**6, 10**6]), "net_arch"), (dict(format="x"), "no rlhub reward model"),
+                            (dict(inputs="code"), "inputs must be one of")):
+        th.save({**stored, **change}, tmp_path / "bad.pt")
+        with pytest.raises(RewardModelError, match=refusal):
+            RewardModel.load(tmp_path / "bad.pt")
+    with pytest.raises(RewardModelError, match="not this environment"):
+        RewardModel.load(path).check_fits(gym.make("Pendulum-v1").observation_space, gym.spaces.Discrete(2), "it")

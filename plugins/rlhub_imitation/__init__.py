@@ -18,4 +18,8 @@ def rlhub_algorithms() -> list[AlgorithmSpec]:
             "gail", "rlhub_imitation.gail:GAIL", ("Discrete", "Box"), ("Box",), kind="imitation",
             summary="Generative adversarial imitation: an on-policy generator on a discriminator's reward",
         ),
+        AlgorithmSpec(
+            "airl", "rlhub_imitation.airl:AIRL", ("Discrete", "Box"), ("Box",), kind="imitation",
+            summary="Adversarial inverse RL: GAIL with a shaped discriminator whose reward can be exported",
+        ),
     ]

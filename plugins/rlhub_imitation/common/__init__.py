@@ -1,8 +1,8 @@
-"""What GAIL and AIRL share: the generator's reward environment, the discriminator's inputs and the
-adversarial loop (:mod:`.adversarial`)."""
+"""What GAIL and AIRL share: the generator's reward environment (:mod:`.reward_env`) and the
+adversarial loop (:mod:`.adversarial`). Reward networks and their inputs are rlhub's own
+(:mod:`rlhub.common.learned_reward`), so a learned reward trains any algorithm."""
 
 from rlhub_imitation.common.adversarial import AdversarialImitation
-from rlhub_imitation.common.discriminator import TransitionEncoder, TransitionTensors, mlp
-from rlhub_imitation.common.reward_env import LearnedRewardVecEnv, Transitions
+from rlhub_imitation.common.reward_env import LearnedRewardVecEnv
 
-__all__ = ["AdversarialImitation", "LearnedRewardVecEnv", "TransitionEncoder", "TransitionTensors", "Transitions", "mlp"]
+__all__ = ["AdversarialImitation", "LearnedRewardVecEnv"]

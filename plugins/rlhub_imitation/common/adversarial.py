@@ -27,8 +27,8 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
-from rlhub_imitation.common.discriminator import TransitionTensors
-from rlhub_imitation.common.reward_env import LearnedRewardVecEnv, Transitions
+from rlhub.common.learned_reward import Transitions
+from rlhub_imitation.common.reward_env import LearnedRewardVecEnv
 
 if TYPE_CHECKING:
     from rlhub.datasets import OfflineData
@@ -37,6 +37,14 @@ if TYPE_CHECKING:
 #: does; an off-policy one (ACER, SAC, ...) also replays rewards an earlier discriminator gave.
 GENERATOR_KINDS = ("on-policy", "off-policy")
 
+#: The generator's reward as a function of the discriminator's logit ``l = log D - log(1 - D)``.
+REWARDS = {
+    "-log(1-D)": lambda logits: F.softplus(logits),  # Ho & Ermon's choice as most code runs it: always > 0
+    "log(D)": lambda logits: -F.softplus(-logits),  # always < 0: ends episodes early where it can
+    "log(D)-log(1-D)": lambda logits: logits,  # AIRL's form, sign-neutral
+}
+
+
 SelfAdversarialImitation = TypeVar("SelfAdversarialImitation", bound="AdversarialImitation")
 
 
@@ -44,7 +52,7 @@ class AdversarialImitation(BaseAlgorithm):
     """
     Base of adversarial imitation. A subclass builds its discriminator (``_build_discriminator``) and
     says what its logits are (``discriminator_logits``: log D - log(1 - D), D the probability of
-    "expert") and what reward the generator gets (``learned_reward``).
+    "expert"); the generator's reward is one of :data:`REWARDS` of them.
 
     :param policy: The generator's policy (a name its algorithm knows, e.g. MlpPolicy, or a class)
     :param env: The environment the generator plays in (if registered in Gym, can be str)
@@ -61,6 +69,9 @@ class AdversarialImitation(BaseAlgorithm):
     :param normalize_reward: Divide the learned reward by its running standard deviation
     :param bc_epochs: Passes of behaviour cloning over the demonstrations that fit the generator's
         policy before the first rollout (needs an actor-critic policy); 0: none
+    :param reward: The generator's reward from the discriminator's logit: "-log(1-D)" (GAIL's, always
+        positive: it also pays for surviving), "log(D)" (always negative) or "log(D)-log(1-D)" (AIRL's,
+        the logit itself)
     :param policy_kwargs: The generator policy's arguments
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param verbose: the verbosity level: 0 no output, 1 info, 2 debug
@@ -88,6 +99,7 @@ class AdversarialImitation(BaseAlgorithm):
         gradient_penalty: float = 0.0,
         normalize_reward: bool = True,
         bc_epochs: int = 0,
+        reward: str = "-log(1-D)",
         policy_kwargs: dict[str, Any] | None = None,
         tensorboard_log: str | None = None,
         verbose: int = 0,
@@ -106,6 +118,7 @@ class AdversarialImitation(BaseAlgorithm):
         self.gradient_penalty = gradient_penalty
         self.normalize_reward = normalize_reward
         self.bc_epochs = bc_epochs
+        self.reward = reward
         self.dataset_id: str | None = None
         self.dataset_hash: str | None = None
         self.demonstrations: OfflineData | None = None
@@ -113,6 +126,8 @@ class AdversarialImitation(BaseAlgorithm):
                     (("n_disc_updates", n_disc_updates), ("disc_batch_size", disc_batch_size)) if value < 1]
         problems += [f"{name} must be non-negative, got {value}" for name, value in
                      (("gradient_penalty", gradient_penalty), ("bc_epochs", bc_epochs)) if value < 0]
+        if reward not in REWARDS:
+            problems.append(f"reward must be one of {', '.join(map(repr, REWARDS))}, got {reward!r}")
         if problems:
             raise ValueError("; ".join(problems))
         if dataset is not None:
@@ -183,15 +198,15 @@ class AdversarialImitation(BaseAlgorithm):
         """The discriminator's networks (saved with the model)."""
 
     @abstractmethod
-    def discriminator_logits(self, batch: TransitionTensors) -> th.Tensor:
+    def discriminator_logits(self, batch: Transitions) -> th.Tensor:
         """(B,) ``log D - log(1 - D)`` of each transition, D the probability that it is the expert's."""
 
-    @abstractmethod
-    def learned_reward(self, batch: TransitionTensors) -> th.Tensor:
+    def learned_reward(self, batch: Transitions) -> th.Tensor:
         """(B,) the reward the generator gets for each transition (no gradient needed)."""
+        return REWARDS[self.reward](self.discriminator_logits(batch))
 
     def _reward_of_arrays(self, transitions: Transitions) -> np.ndarray:
-        batch = TransitionTensors.from_arrays(transitions, self.action_space, self.device)
+        batch = transitions.to_tensors(self.action_space, self.device)
         with th.no_grad():
             rewards = self.learned_reward(batch).cpu().numpy().astype(np.float64)
         if not self.normalize_reward:
@@ -202,7 +217,7 @@ class AdversarialImitation(BaseAlgorithm):
     # ----------------------------------------------------------------------------------------
     # Learning
 
-    def _expert_batch(self) -> TransitionTensors:
+    def _expert_batch(self) -> Transitions:
         from rlhub_offline.common import TransitionTensors as DatasetTensors
 
         if self._expert is None:
@@ -211,19 +226,19 @@ class AdversarialImitation(BaseAlgorithm):
                                  "constructor or call set_demonstrations() (a loaded model keeps only their id)")
             self._expert = DatasetTensors(self.demonstrations, self.device)
         sampled = self._expert.sample(self.disc_batch_size, self._sampling)
-        return TransitionTensors(sampled.observations, sampled.actions, sampled.next_observations, sampled.terminations)
+        return Transitions(sampled.observations, sampled.actions, sampled.next_observations, sampled.terminations)
 
     def train_discriminator(self) -> None:
         """``n_disc_updates`` steps on the transitions since the last call against demonstrations; log how
         well it tells them apart and the returns, learned and true."""
-        generated = TransitionTensors.from_arrays(self.reward_env.take_transitions(), self.action_space, self.device)
+        generated = self.reward_env.take_transitions().to_tensors(self.action_space, self.device)
         self.discriminator.train()
         self._update_learning_rate(self.discriminator_optimizer)
         totals: dict[str, float] = {}
         for _ in range(self.n_disc_updates):
             indices = th.randint(0, len(generated.observations), (self.disc_batch_size,), generator=self._sampling,
                                  device=self.device)
-            fake = TransitionTensors(*(getattr(generated, name)[indices] for name in
+            fake = Transitions(*(getattr(generated, name)[indices] for name in
                                        ("observations", "actions", "next_observations", "terminations")))
             stats = self._discriminator_step(self._expert_batch(), fake)
             for name, value in stats.items():
@@ -237,7 +252,7 @@ class AdversarialImitation(BaseAlgorithm):
         if self.generator.ep_info_buffer:
             self.logger.record("imitation/true_ep_return", float(np.mean([info["r"] for info in self.generator.ep_info_buffer])))
 
-    def _discriminator_step(self, expert: TransitionTensors, fake: TransitionTensors) -> dict[str, th.Tensor]:
+    def _discriminator_step(self, expert: Transitions, fake: Transitions) -> dict[str, th.Tensor]:
         expert_logits, fake_logits = self.discriminator_logits(expert), self.discriminator_logits(fake)
         loss = (F.binary_cross_entropy_with_logits(expert_logits, th.ones_like(expert_logits))
                 + F.binary_cross_entropy_with_logits(fake_logits, th.zeros_like(fake_logits))) / 2
@@ -254,7 +269,7 @@ class AdversarialImitation(BaseAlgorithm):
         self.discriminator_optimizer.step()
         return stats
 
-    def _gradient_penalty(self, expert: TransitionTensors, fake: TransitionTensors) -> th.Tensor:
+    def _gradient_penalty(self, expert: Transitions, fake: Transitions) -> th.Tensor:
         """``E[(|grad logit(x)| - 1)^2]`` at ``x`` drawn between expert and generator transitions
         (observations, next observations and Box actions mixed; Discrete actions taken from either)."""
         mix = th.rand(len(expert.observations), 1, generator=self._sampling, device=self.device)
@@ -268,7 +283,7 @@ class AdversarialImitation(BaseAlgorithm):
         discrete = isinstance(self.action_space, spaces.Discrete)
         actions = th.where(mix.squeeze(1) > 0.5, expert.actions, fake.actions) if discrete else between(
             expert.actions, fake.actions)
-        logits = self.discriminator_logits(TransitionTensors(observations, actions, next_observations,
+        logits = self.discriminator_logits(Transitions(observations, actions, next_observations,
                                                              th.minimum(expert.terminations, fake.terminations)))
         inputs = [observations, next_observations] + ([] if discrete else [actions])
         gradients = th.autograd.grad(logits.sum(), inputs, create_graph=True, allow_unused=True)

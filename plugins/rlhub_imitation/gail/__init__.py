@@ -1,3 +1,3 @@
-from rlhub_imitation.gail.gail import GAIL, REWARDS, GAILDiscriminator
+from rlhub_imitation.gail.gail import GAIL
 
-__all__ = ["GAIL", "GAILDiscriminator", "REWARDS"]
+__all__ = ["GAIL"]

@@ -5,39 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import torch as th
-import torch.nn.functional as F
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from torch import nn
 
+from rlhub.common.learned_reward import RewardModel, Transitions
 from rlhub_imitation.common.adversarial import AdversarialImitation
-from rlhub_imitation.common.discriminator import TransitionEncoder, TransitionTensors, mlp
 
 if TYPE_CHECKING:
     from rlhub.datasets import OfflineData
-
-#: The generator's reward as a function of the discriminator's logit ``l = log D - log(1 - D)``.
-REWARDS = {
-    "-log(1-D)": lambda logits: F.softplus(logits),  # Ho & Ermon's choice as most code runs it: always > 0
-    "log(D)": lambda logits: -F.softplus(-logits),  # always < 0: ends episodes early where it can
-    "log(D)-log(1-D)": lambda logits: logits,  # AIRL's form, sign-neutral
-}
-
-
-class GAILDiscriminator(nn.Module):
-    """D(s, a) (or D(s, s') with ``state_only``) as a logit: an MLP over the encoded transition."""
-
-    def __init__(self, encoder: TransitionEncoder, net_arch: list[int], state_only: bool) -> None:
-        super().__init__()
-        self.encoder, self.state_only = encoder, state_only
-        second = encoder.observation_size if state_only else encoder.action_size
-        self.net = mlp(encoder.observation_size + second, net_arch)
-
-    def forward(self, batch: TransitionTensors) -> th.Tensor:
-        second = (self.encoder.observations(batch.next_observations) if self.state_only
-                  else self.encoder.actions(batch.actions))
-        return self.net(th.cat([self.encoder.observations(batch.observations), second], dim=1)).squeeze(1)
-
 
 class GAIL(AdversarialImitation):
     """
@@ -49,12 +24,11 @@ class GAIL(AdversarialImitation):
     Paper: https://arxiv.org/abs/1606.03476
     Code: https://github.com/HumanCompatibleAI/imitation (algorithms/adversarial/gail.py)
 
-    :param reward: The generator's reward from D: "-log(1-D)" (default), "log(D)" or "log(D)-log(1-D)"
     :param state_only: Discriminate (s, s') instead of (s, a): imitation from observations alone
     (the other parameters: :class:`~rlhub_imitation.common.adversarial.AdversarialImitation`)
     """
 
-    discriminator: GAILDiscriminator
+    discriminator: RewardModel  # D(s, a) (or D(s, s')) as a logit
 
     def __init__(
         self,
@@ -79,23 +53,19 @@ class GAIL(AdversarialImitation):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        if reward not in REWARDS:
-            raise ValueError(f"reward must be one of {', '.join(map(repr, REWARDS))}, got {reward!r}")
-        self.reward = reward
         self.state_only = state_only
-        super().__init__(policy, env, dataset, generator=generator, generator_kwargs=generator_kwargs,
+        super().__init__(policy, env, dataset, generator=generator, generator_kwargs=generator_kwargs, reward=reward,
                          learning_rate=learning_rate, n_disc_updates=n_disc_updates, disc_batch_size=disc_batch_size,
                          disc_net_arch=disc_net_arch, gradient_penalty=gradient_penalty,
                          normalize_reward=normalize_reward, bc_epochs=bc_epochs, policy_kwargs=policy_kwargs,
                          tensorboard_log=tensorboard_log, verbose=verbose, seed=seed, device=device,
                          _init_setup_model=_init_setup_model)
 
-    def _build_discriminator(self) -> GAILDiscriminator:
-        encoder = TransitionEncoder(self.observation_space, self.action_space, *self._observation_statistics())
-        return GAILDiscriminator(encoder, self.disc_net_arch, self.state_only)
+    def _build_discriminator(self) -> RewardModel:
+        return RewardModel(self.observation_space, self.action_space,
+                           "state_next_state" if self.state_only else "state_action", self.disc_net_arch,
+                           *self._observation_statistics())
 
-    def discriminator_logits(self, batch: TransitionTensors) -> th.Tensor:
+    def discriminator_logits(self, batch: Transitions) -> th.Tensor:
         return self.discriminator(batch)
 
-    def learned_reward(self, batch: TransitionTensors) -> th.Tensor:
-        return REWARDS[self.reward](self.discriminator(batch))

@@ -1,0 +1,3 @@
+from rlhub_imitation.airl.airl import AIRL, ShapedReward
+
+__all__ = ["AIRL", "ShapedReward"]

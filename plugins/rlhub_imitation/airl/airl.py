@@ -1,0 +1,101 @@
+"""Adversarial inverse reinforcement learning (Fu et al. 2018)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch as th
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from torch import nn
+
+from rlhub.common.learned_reward import RewardModel, Transitions, mlp
+from rlhub_imitation.common.adversarial import AdversarialImitation
+
+if TYPE_CHECKING:
+    from rlhub.datasets import OfflineData
+
+
+class ShapedReward(nn.Module):
+    """AIRL's ``f(s, a, s') = g(s, a) + gamma * h(s') - h(s)`` (no ``h(s')`` after a termination): the
+    reward ``g`` (a :class:`RewardModel`, exported alone) and the potential ``h`` that shapes it."""
+
+    def __init__(self, reward: RewardModel, net_arch: list[int]) -> None:
+        super().__init__()
+        self.reward = reward
+        self.potential = mlp(reward.encoder.observation_size, net_arch)
+
+    def forward(self, batch: Transitions, gamma: float) -> th.Tensor:
+        encoder = self.reward.encoder
+        potential = self.potential(encoder.observations(batch.observations)).squeeze(1)
+        next_potential = self.potential(encoder.observations(batch.next_observations)).squeeze(1)
+        return self.reward(batch) + gamma * (1.0 - batch.terminations) * next_potential - potential
+
+
+class AIRL(AdversarialImitation):
+    """
+    Adversarial inverse reinforcement learning (Fu et al. 2018): the discriminator is
+    ``D = exp(f) / (exp(f) + pi(a|s))`` with ``f = g(s, a) + gamma h(s') - h(s)``, so its logit is
+    ``f - log pi(a|s)`` and the generator's reward ``log D - log(1 - D)`` is that logit (the paper's;
+    ``reward`` may choose GAIL's, which also pays for surviving, for tasks that end on failure). At the optimum
+    ``g`` recovers the expert's reward (up to shaping; with ``state_only`` a reward of the state alone,
+    the paper's disentangled one), which :meth:`learned_reward_model` hands out: ``rlhub train`` saves
+    it as ``reward_model.pt`` in the run folder, and ``-params reward_model:PATH`` trains any algorithm on it.
+
+    Paper: https://arxiv.org/abs/1710.11248
+    Code: https://github.com/HumanCompatibleAI/imitation (algorithms/adversarial/airl.py)
+
+    :param state_only: The reward ``g`` reads the state alone (else the state and action)
+    (the other parameters: :class:`~rlhub_imitation.common.adversarial.AdversarialImitation`; the
+    shaping uses the generator's ``gamma``)
+    """
+
+    discriminator: ShapedReward
+
+    def __init__(
+        self,
+        policy: str | type[BasePolicy],
+        env: GymEnv | str | None,
+        dataset: str | OfflineData | None = None,
+        generator: str = "ppo",
+        generator_kwargs: dict[str, Any] | None = None,
+        learning_rate: float | Schedule = 3e-4,
+        n_disc_updates: int = 4,
+        disc_batch_size: int = 256,
+        disc_net_arch: list[int] | None = None,
+        gradient_penalty: float = 0.0,
+        normalize_reward: bool = False,
+        bc_epochs: int = 0,
+        reward: str = "log(D)-log(1-D)",
+        state_only: bool = False,
+        policy_kwargs: dict[str, Any] | None = None,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        self.state_only = state_only
+        super().__init__(policy, env, dataset, generator=generator, generator_kwargs=generator_kwargs,
+                         learning_rate=learning_rate, n_disc_updates=n_disc_updates, disc_batch_size=disc_batch_size,
+                         disc_net_arch=disc_net_arch, gradient_penalty=gradient_penalty,
+                         normalize_reward=normalize_reward, bc_epochs=bc_epochs, reward=reward, policy_kwargs=policy_kwargs,
+                         tensorboard_log=tensorboard_log, verbose=verbose, seed=seed, device=device,
+                         _init_setup_model=_init_setup_model)
+
+    def _build_discriminator(self) -> ShapedReward:
+        if not hasattr(self.generator.policy, "get_distribution"):
+            raise ValueError(f"AIRL needs the generator's log pi(a|s): {self.generator_id}'s policy "
+                             f"{type(self.generator.policy).__name__} has no get_distribution")
+        reward = RewardModel(self.observation_space, self.action_space, "state" if self.state_only else "state_action",
+                             self.disc_net_arch, *self._observation_statistics())
+        return ShapedReward(reward, self.disc_net_arch)
+
+    def discriminator_logits(self, batch: Transitions) -> th.Tensor:
+        with th.no_grad():
+            log_pi = self.generator.policy.get_distribution(batch.observations).log_prob(batch.actions)
+        return self.discriminator(batch, self.generator.gamma) - log_pi
+
+    def learned_reward_model(self) -> RewardModel:
+        """``g``: the reward learned, without the shaping, to train another agent on."""
+        return self.discriminator.reward
