@@ -235,3 +235,16 @@ def test_reward_model_files_are_read_as_data(tmp_path):
             RewardModel.load(tmp_path / "bad.pt")
     with pytest.raises(RewardModelError, match="not this environment"):
         RewardModel.load(path).check_fits(gym.make("Pendulum-v1").observation_space, gym.spaces.Discrete(2), "it")
+
+
+def test_gail_with_box_actions_and_a_state_only_discriminator(tmp_path):
+    from rlhub.datasets import random_policy
+
+    env = gym.make("Pendulum-v1")
+    data = play_to_memory(env, random_policy(env.action_space, 0), n_steps=600, seed=0, dataset_id="t/Pendulum")
+    model = GAIL("MlpPolicy", "Pendulum-v1", dataset=data, state_only=True, gradient_penalty=1.0,
+                 generator_kwargs={"n_steps": 128}, seed=0, device="cpu", tensorboard_log=str(tmp_path))
+    model.learn(512)
+    assert model.discriminator.inputs == "state_next_state" and model._n_updates == 4 * 4
+    actions, _ = model.predict(data.observations[:20], deterministic=True)
+    assert env.action_space.contains(actions[0]) and np.all(np.abs(actions) <= 2.0)
