@@ -177,7 +177,7 @@ def test_a_learned_reward_is_exported_and_trains_another_algorithm(tmp_path, mon
                  "-params", f"reward_model:{exported}", "-params", "n_steps:64", "--eval-freq", -1, "-q")
     assert "Trained" in output and "Learned reward" not in output  # PPO learns on it, learns none
     assert f"reward_model: {exported}" in (tmp_path / "logs" / "ppo" / "CartPole-v1_1" / "config.yml").read_text()
-    assert reward.inputs == "state_action"
+    assert reward.inputs == "state_action" and reward.output == "-log(1-D)"  # airl.yml's CartPole form
     output = CliRunner().invoke(main, ["train", "--algo", "ppo", "--env", "Pendulum-v1", "-n", 64, "-f",
                                        str(tmp_path / "logs"), "-params", f"reward_model:{exported}"]).output
     assert "reward_model" in output and "not this environment" in output and "Traceback" not in output
@@ -229,7 +229,7 @@ def test_reward_model_files_are_read_as_data(tmp_path):
         RewardModel.load(tmp_path / "text.pt")
     stored = th.load(path, weights_only=True)
     for change, refusal in ((dict(net_arch=[10**6, 10**6]), "net_arch"), (dict(format="x"), "no rlhub reward model"),
-                            (dict(inputs="code"), "inputs must be one of")):
+                            (dict(inputs="code"), "inputs must be one of"), (dict(output="exec"), "output must be")):
         th.save({**stored, **change}, tmp_path / "bad.pt")
         with pytest.raises(RewardModelError, match=refusal):
             RewardModel.load(tmp_path / "bad.pt")

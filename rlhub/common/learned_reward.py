@@ -27,6 +27,14 @@ from torch import nn
 
 #: What a reward model reads: the state; the state and action; the state and the next state.
 INPUTS = ("state", "state_action", "state_next_state")
+#: How a reward model's raw output ``l`` becomes the reward, read as a discriminator's logit
+#: ``l = log D - log(1 - D)``: as it is, ``-log(1 - D)`` (always positive: it pays for surviving, which
+#: tasks that end on failure need) or ``log D`` (always negative).
+OUTPUTS: dict[str, Callable[[th.Tensor], th.Tensor]] = {
+    "log(D)-log(1-D)": lambda logits: logits,
+    "-log(1-D)": lambda logits: nn.functional.softplus(logits),
+    "log(D)": lambda logits: -nn.functional.softplus(-logits),
+}
 FORMAT = "rlhub.reward_model"
 #: Bounds on a file: the bytes read, and the network it may describe (widths, layers).
 MAX_FILE_BYTES = 64 << 20
@@ -123,16 +131,20 @@ class RewardModel(nn.Module):
     :param net_arch: hidden layer widths
     :param observation_mean: see :class:`TransitionEncoder`
     :param observation_std: see :class:`TransitionEncoder`
+    :param output: how :meth:`reward` turns the network's output into the reward, one of :data:`OUTPUTS`
+        (``forward`` gives the raw output)
     """
 
     def __init__(self, observation_space: spaces.Space[Any], action_space: spaces.Space[Any], inputs: str,
                  net_arch: list[int], observation_mean: np.ndarray | None = None,
-                 observation_std: np.ndarray | None = None) -> None:
+                 observation_std: np.ndarray | None = None, output: str = "log(D)-log(1-D)") -> None:
         super().__init__()
         if inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {', '.join(INPUTS)}, got {inputs!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
         self.observation_space, self.action_space = observation_space, action_space
-        self.inputs, self.net_arch = inputs, list(net_arch)
+        self.inputs, self.net_arch, self.output = inputs, list(net_arch), output
         self.encoder = TransitionEncoder(observation_space, action_space, observation_mean, observation_std)
         extra = {"state": 0, "state_action": self.encoder.action_size,
                  "state_next_state": self.encoder.observation_size}[inputs]
@@ -146,12 +158,16 @@ class RewardModel(nn.Module):
             parts.append(self.encoder.observations(batch.next_observations))
         return self.net(th.cat(parts, dim=1)).squeeze(1)
 
+    def reward(self, batch: Transitions) -> th.Tensor:
+        """(B,) the reward of each transition: the output form of the network's output."""
+        return OUTPUTS[self.output](self(batch))
+
     def save(self, path: str | Path) -> Path:
         """Write the model as plain values and tensors (see the module's docstring)."""
         action = ({"kind": "Discrete", "n": int(self.action_space.n)} if isinstance(self.action_space, spaces.Discrete)
                   else {"kind": "Box", "low": th.as_tensor(self.action_space.low),
                         "high": th.as_tensor(self.action_space.high)})
-        th.save({"format": FORMAT, "version": 1, "inputs": self.inputs, "net_arch": self.net_arch,
+        th.save({"format": FORMAT, "version": 1, "inputs": self.inputs, "output": self.output, "net_arch": self.net_arch,
                  "observation_shape": list(self.observation_space.shape), "action": action,
                  "state_dict": {name: tensor.cpu() for name, tensor in self.state_dict().items()}}, path)
         return Path(path)
@@ -186,7 +202,7 @@ class RewardModel(nn.Module):
                 action_space = spaces.Box(action["low"].numpy(), action["high"].numpy(), dtype=np.float32)
             else:
                 raise RewardModelError("its action space is neither a Discrete nor a Box")
-            model = cls(observation_space, action_space, stored["inputs"], net_arch)
+            model = cls(observation_space, action_space, stored["inputs"], net_arch, output=stored["output"])
             model.load_state_dict(stored["state_dict"], strict=True)
         except RewardModelError as error:
             raise RewardModelError(f"{path}: {error}") from None
@@ -267,6 +283,6 @@ def reward_model_env(venv: VecEnv, path: str | Path) -> RewardVecEnv:
 
     def reward(step: Transitions) -> np.ndarray:
         with th.no_grad():
-            return model(step.to_tensors(model.action_space, "cpu")).numpy()
+            return model.reward(step.to_tensors(model.action_space, "cpu")).numpy()
 
     return RewardVecEnv(venv, reward)

@@ -87,8 +87,9 @@ class AIRL(AdversarialImitation):
         if not hasattr(self.generator.policy, "get_distribution"):
             raise ValueError(f"AIRL needs the generator's log pi(a|s): {self.generator_id}'s policy "
                              f"{type(self.generator.policy).__name__} has no get_distribution")
+        # exported with the generator's reward form: -log(1-D) keeps paying for surviving in the task it learned
         reward = RewardModel(self.observation_space, self.action_space, "state" if self.state_only else "state_action",
-                             self.disc_net_arch, *self._observation_statistics())
+                             self.disc_net_arch, *self._observation_statistics(), output=self.reward)
         return ShapedReward(reward, self.disc_net_arch)
 
     def discriminator_logits(self, batch: Transitions) -> th.Tensor:

@@ -27,7 +27,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
-from rlhub.common.learned_reward import Transitions
+from rlhub.common.learned_reward import OUTPUTS, Transitions
 from rlhub_imitation.common.reward_env import LearnedRewardVecEnv
 
 if TYPE_CHECKING:
@@ -38,12 +38,7 @@ if TYPE_CHECKING:
 GENERATOR_KINDS = ("on-policy", "off-policy")
 
 #: The generator's reward as a function of the discriminator's logit ``l = log D - log(1 - D)``.
-REWARDS = {
-    "-log(1-D)": lambda logits: F.softplus(logits),  # Ho & Ermon's choice as most code runs it: always > 0
-    "log(D)": lambda logits: -F.softplus(-logits),  # always < 0: ends episodes early where it can
-    "log(D)-log(1-D)": lambda logits: logits,  # AIRL's form, sign-neutral
-}
-
+REWARDS = OUTPUTS
 
 SelfAdversarialImitation = TypeVar("SelfAdversarialImitation", bound="AdversarialImitation")
 

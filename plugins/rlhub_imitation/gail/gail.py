@@ -64,7 +64,7 @@ class GAIL(AdversarialImitation):
     def _build_discriminator(self) -> RewardModel:
         return RewardModel(self.observation_space, self.action_space,
                            "state_next_state" if self.state_only else "state_action", self.disc_net_arch,
-                           *self._observation_statistics())
+                           *self._observation_statistics(), output=self.reward)
 
     def discriminator_logits(self, batch: Transitions) -> th.Tensor:
         return self.discriminator(batch)
