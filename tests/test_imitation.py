@@ -71,7 +71,7 @@ def test_tensorboard_gets_the_discriminator_and_both_returns(demonstrations, tmp
     assert all(0.0 <= value <= 1.0 for value in accuracy)
 
 
-@pytest.mark.parametrize("generator", ["a2c", "reinforce", "acer"])
+@pytest.mark.parametrize("generator", ["a2c", "trpo", "reinforce", "acer"])
 def test_any_on_policy_algorithm_can_generate(generator, demonstrations, tmp_path):
     model = GAIL("MlpPolicy", "CartPole-v1", dataset=demonstrations, generator=generator, seed=0, device="cpu")
     model.learn(300)
