@@ -125,8 +125,8 @@ def main() -> None:
               help="Unpickle --trained-agent (or --resume's files) even if rlhub did not train it on this machine "
                    "(runs any code it holds).")
 @click.option("--dataset", default=None,
-              help="An offline algorithm's dataset, or an imitation algorithm's demonstrations: a Minari id (in $MINARI_DATASETS_PATH or ~/.minari/datasets) or a "
-                   "dataset folder; overrides the config's dataset.")
+              help="An offline algorithm's dataset, or an imitation algorithm's demonstrations: a Minari id (in "
+                   "$MINARI_DATASETS_PATH or ~/.minari/datasets) or a dataset folder; overrides the config's dataset.")
 @click.option("-q", "--quiet", is_flag=True, help="No evaluation lines (the progress bar stays).")
 @click.option("-v", "--verbose", is_flag=True, help="SB3's log tables too (thousands of lines on a long run).")
 def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...],

@@ -78,7 +78,7 @@ class Manifest:
     parent_run: str | None = None
     #: the agent's step count when this run started (0 for a new agent)
     initial_timesteps: int = 0
-    #: an offline run's dataset: ``{"id", "n_transitions", "n_episodes", "sha256", "mean_return"}``
+    #: an offline or imitation run's dataset: ``{"id", "n_transitions", "n_episodes", "sha256", "mean_return"}``
     dataset: dict[str, Any] | None = None
     format_version: int = MANIFEST_FORMAT
 

@@ -293,6 +293,14 @@ def test_a_benchmark_row_shows_the_mean_return_of_its_data(random_cartpole, tmp_
     assert online[column] == "-"
 
 
+def test_an_offline_agent_continues_with_its_dataset(random_cartpole, tmp_path):
+    logs = tmp_path / "logs"
+    run("train", "--algo", "bc", "--env", "CartPole-v1", "--dataset", random_cartpole, "-n", 100, "-f", logs, "-q")
+    output = run("train", "--algo", "bc", "--env", "CartPole-v1", "--dataset", random_cartpole, "-n", 100, "-f", logs,
+                 "-q", "-i", logs / "bc" / "CartPole-v1_1" / "CartPole-v1.zip")
+    assert "from step 100" in output and "Trained 100 steps" in output
+
+
 def test_offline_algorithm_input_errors(tiny_bc, random_cartpole, tmp_path):
     logs = tmp_path / "logs"
     output = run("train", "--algo", tiny_bc, "--env", "CartPole-v1", "-f", logs, expect=2)

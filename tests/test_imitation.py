@@ -86,6 +86,16 @@ def test_any_on_policy_algorithm_can_generate(generator, demonstrations, tmp_pat
         assert np.array_equal(loaded.discriminator.state_dict()[name].numpy(), tensor.numpy()), name
 
 
+def test_a_loaded_imitator_continues_with_its_step_count(demonstrations, tmp_path):
+    model = GAIL("MlpPolicy", "CartPole-v1", dataset=demonstrations, generator_kwargs={"n_steps": 64}, seed=0,
+                 device="cpu")
+    model.learn(128).save(tmp_path / "gail.zip")
+    loaded = GAIL.load(tmp_path / "gail.zip", env=gym.make("CartPole-v1"), device="cpu", dataset=demonstrations)
+    assert loaded.num_timesteps == 128
+    loaded.learn(128, reset_num_timesteps=False)  # as `rlhub train -i`
+    assert loaded.num_timesteps == 256 and loaded.generator.num_timesteps == 256
+
+
 def test_generator_and_demonstrations_errors(demonstrations):
     with pytest.raises(ValueError, match="learn by playing its environment .*, and q_learning is tabular"):
         GAIL("MlpPolicy", "CartPole-v1", generator="q_learning")
@@ -228,7 +238,7 @@ def test_reward_model_files_are_read_as_data(tmp_path):
     with pytest.raises(RewardModelError, match="is not a reward model file"):
         RewardModel.load(tmp_path / "text.pt")
     stored = th.load(path, weights_only=True)
-    for change, refusal in ((dict(net_arch=[10**6, 10**6]), "net_arch"), (dict(format="x"), "no rlhub reward model"),
+    for change, refusal in ((dict(net_arch=[10**6, 10**6]), "net_arch"), (dict(net_arch=[4096] * 8), "larger than"), (dict(format="x"), "no rlhub reward model"),
                             (dict(inputs="code"), "inputs must be one of"), (dict(output="exec"), "output must be")):
         th.save({**stored, **change}, tmp_path / "bad.pt")
         with pytest.raises(RewardModelError, match=refusal):

@@ -202,6 +202,9 @@ class RewardModel(nn.Module):
                 action_space = spaces.Box(action["low"].numpy(), action["high"].numpy(), dtype=np.float32)
             else:
                 raise RewardModelError("its action space is neither a Discrete nor a Box")
+            widths = [int(np.prod(shape)) * 2 + int(np.prod(action_space.shape or (action_space.n,))), *net_arch, 1]
+            if sum(a * b for a, b in zip(widths, widths[1:])) > MAX_FILE_BYTES // 4:  # more weights than it can hold
+                raise RewardModelError("it describes a network larger than a reward model file holds")
             model = cls(observation_space, action_space, stored["inputs"], net_arch, output=stored["output"])
             model.load_state_dict(stored["state_dict"], strict=True)
         except RewardModelError as error:

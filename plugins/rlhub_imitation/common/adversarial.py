@@ -216,6 +216,8 @@ class AdversarialImitation(BaseAlgorithm):
         from rlhub_offline.common import TransitionTensors as DatasetTensors
 
         if self._expert is None:
+            if self.demonstrations is None and getattr(self, "dataset", None) is not None:
+                self.set_demonstrations(self.dataset)  # given to load(), which only sets attributes
             if self.demonstrations is None:
                 raise ValueError(f"{type(self).__name__} has no demonstrations to imitate: pass dataset= to the "
                                  "constructor or call set_demonstrations() (a loaded model keeps only their id)")
@@ -313,15 +315,16 @@ class AdversarialImitation(BaseAlgorithm):
         if self.reward_env is None:
             raise ValueError(f"{type(self).__name__} needs an environment to learn in: set_env() first")
         self._expert_batch()  # fail before any rollout without demonstrations
+        self.generator.num_timesteps = self.num_timesteps  # a loaded imitator's count: its generator starts at 0
         imitator_callback = _AsImitator(self, callback, progress_bar,
-                                        pretrain=self.bc_epochs > 0 and self.generator.num_timesteps == 0)
+                                        pretrain=self.bc_epochs > 0 and self.num_timesteps == 0)
         self.generator.learn(total_timesteps, callback=imitator_callback, log_interval=log_interval,
                              tb_log_name=tb_log_name, reset_num_timesteps=reset_num_timesteps)
         self.num_timesteps = self.generator.num_timesteps
         return self
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "generator", "reward_env", "demonstrations", "_expert",
+        return [*super()._excluded_save_params(), "generator", "reward_env", "demonstrations", "dataset", "_expert",
                 "_sampling", "reward_statistics"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:

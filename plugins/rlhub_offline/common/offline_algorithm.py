@@ -224,6 +224,8 @@ class OfflineAlgorithm(BaseAlgorithm):
         return data.actions
 
     def _require_data(self) -> OfflineData:
+        if self.offline_data is None and self.dataset is not None:  # given to load(), which only sets attributes
+            self.set_dataset(self.dataset)
         if self.offline_data is None:
             raise ValueError(f"{type(self).__name__} has no dataset to learn from: pass dataset= to the constructor "
                              "or call set_dataset() (a loaded model keeps only the dataset's id)")
