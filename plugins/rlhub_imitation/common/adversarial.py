@@ -236,7 +236,7 @@ class AdversarialImitation(BaseAlgorithm):
             indices = th.randint(0, len(generated.observations), (self.disc_batch_size,), generator=self._sampling,
                                  device=self.device)
             fake = Transitions(*(getattr(generated, name)[indices] for name in
-                                       ("observations", "actions", "next_observations", "terminations")))
+                                 ("observations", "actions", "next_observations", "terminations")))
             stats = self._discriminator_step(self._expert_batch(), fake)
             for name, value in stats.items():
                 totals[name] = totals.get(name, 0.0) + float(value) / self.n_disc_updates
@@ -280,8 +280,8 @@ class AdversarialImitation(BaseAlgorithm):
         discrete = isinstance(self.action_space, spaces.Discrete)
         actions = th.where(mix.squeeze(1) > 0.5, expert.actions, fake.actions) if discrete else between(
             expert.actions, fake.actions)
-        logits = self.discriminator_logits(Transitions(observations, actions, next_observations,
-                                                             th.minimum(expert.terminations, fake.terminations)))
+        terminations = th.minimum(expert.terminations, fake.terminations)
+        logits = self.discriminator_logits(Transitions(observations, actions, next_observations, terminations))
         inputs = [observations, next_observations] + ([] if discrete else [actions])
         gradients = th.autograd.grad(logits.sum(), inputs, create_graph=True, allow_unused=True)
         squared = sum((g.reshape(len(g), -1) ** 2).sum(dim=1) for g in gradients if g is not None)

@@ -14,6 +14,7 @@ from rlhub_imitation.common.adversarial import AdversarialImitation
 if TYPE_CHECKING:
     from rlhub.datasets import OfflineData
 
+
 class GAIL(AdversarialImitation):
     """
     Generative adversarial imitation learning (Ho & Ermon 2016): the discriminator D(s, a) learns by
