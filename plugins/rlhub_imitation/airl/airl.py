@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import ClassVar
 
 import torch as th
-from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from torch import nn
 
 from rlhub.common.learned_reward import RewardModel, Transitions, mlp
 from rlhub_imitation.common.adversarial import AdversarialImitation
-
-if TYPE_CHECKING:
-    from rlhub.datasets import OfflineData
 
 
 class ShapedReward(nn.Module):
@@ -45,43 +40,13 @@ class AIRL(AdversarialImitation):
     Paper: https://arxiv.org/abs/1710.11248
     Code: https://github.com/HumanCompatibleAI/imitation (algorithms/adversarial/airl.py)
 
-    :param state_only: The reward ``g`` reads the state alone (else the state and action)
-    (the other parameters: :class:`~rlhub_imitation.common.adversarial.AdversarialImitation`; the
-    shaping uses the generator's ``gamma``)
+    Parameters: :class:`~rlhub_imitation.common.adversarial.AdversarialImitation` (``state_only``: g(s);
+    the shaping uses the generator's ``gamma``).
     """
 
     discriminator: ShapedReward
-
-    def __init__(
-        self,
-        policy: str | type[BasePolicy],
-        env: GymEnv | str | None,
-        dataset: str | OfflineData | None = None,
-        generator: str = "ppo",
-        generator_kwargs: dict[str, Any] | None = None,
-        learning_rate: float | Schedule = 3e-4,
-        n_disc_updates: int = 4,
-        disc_batch_size: int = 256,
-        disc_net_arch: list[int] | None = None,
-        gradient_penalty: float = 0.0,
-        normalize_reward: bool = False,
-        bc_epochs: int = 0,
-        reward: str = "log(D)-log(1-D)",
-        state_only: bool = False,
-        policy_kwargs: dict[str, Any] | None = None,
-        tensorboard_log: str | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: th.device | str = "auto",
-        _init_setup_model: bool = True,
-    ) -> None:
-        self.state_only = state_only
-        super().__init__(policy, env, dataset, generator=generator, generator_kwargs=generator_kwargs,
-                         learning_rate=learning_rate, n_disc_updates=n_disc_updates, disc_batch_size=disc_batch_size,
-                         disc_net_arch=disc_net_arch, gradient_penalty=gradient_penalty,
-                         normalize_reward=normalize_reward, bc_epochs=bc_epochs, reward=reward, policy_kwargs=policy_kwargs,
-                         tensorboard_log=tensorboard_log, verbose=verbose, seed=seed, device=device,
-                         _init_setup_model=_init_setup_model)
+    default_reward: ClassVar[str] = "log(D)-log(1-D)"  # the paper's: the logit
+    default_normalize_reward: ClassVar[bool] = False
 
     def _build_discriminator(self) -> ShapedReward:
         if not hasattr(self.generator.policy, "get_distribution"):

@@ -61,12 +61,14 @@ class AdversarialImitation(BaseAlgorithm):
     :param disc_net_arch: Hidden layer widths of the discriminator's networks
     :param gradient_penalty: Weight of the penalty ``(|grad_x logit| - 1)^2`` at points between expert
         and generator inputs (Gulrajani et al. 2017, as in Kostrikov et al. 2019); 0: none
-    :param normalize_reward: Divide the learned reward by its running standard deviation
+    :param normalize_reward: Divide the learned reward by its running standard deviation (None: the
+        algorithm's ``default_normalize_reward``)
     :param bc_epochs: Passes of behaviour cloning over the demonstrations that fit the generator's
         policy before the first rollout (needs an actor-critic policy); 0: none
     :param reward: The generator's reward from the discriminator's logit: "-log(1-D)" (GAIL's, always
         positive: it also pays for surviving), "log(D)" (always negative) or "log(D)-log(1-D)" (AIRL's,
-        the logit itself)
+        the logit itself); None: the algorithm's ``default_reward``
+    :param state_only: The learned reward reads no action (GAIL: D(s, s'); AIRL: g(s))
     :param policy_kwargs: The generator policy's arguments
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param verbose: the verbosity level: 0 no output, 1 info, 2 debug
@@ -79,6 +81,9 @@ class AdversarialImitation(BaseAlgorithm):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": ActorCriticPolicy,
                                                              "CnnPolicy": ActorCriticCnnPolicy}
     discriminator: nn.Module
+    #: What ``reward=None`` and ``normalize_reward=None`` mean for this algorithm.
+    default_reward: ClassVar[str] = "-log(1-D)"
+    default_normalize_reward: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -92,9 +97,10 @@ class AdversarialImitation(BaseAlgorithm):
         disc_batch_size: int = 256,
         disc_net_arch: list[int] | None = None,
         gradient_penalty: float = 0.0,
-        normalize_reward: bool = True,
+        normalize_reward: bool | None = None,
         bc_epochs: int = 0,
-        reward: str = "-log(1-D)",
+        reward: str | None = None,
+        state_only: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         tensorboard_log: str | None = None,
         verbose: int = 0,
@@ -111,9 +117,10 @@ class AdversarialImitation(BaseAlgorithm):
         self.disc_batch_size = disc_batch_size
         self.disc_net_arch = list(disc_net_arch) if disc_net_arch is not None else [64, 64]
         self.gradient_penalty = gradient_penalty
-        self.normalize_reward = normalize_reward
+        self.normalize_reward = self.default_normalize_reward if normalize_reward is None else normalize_reward
         self.bc_epochs = bc_epochs
-        self.reward = reward
+        self.reward = reward = self.default_reward if reward is None else reward
+        self.state_only = state_only
         self.dataset_id: str | None = None
         self.dataset_hash: str | None = None
         self.demonstrations: OfflineData | None = None
