@@ -244,6 +244,20 @@ def test_a_downloaded_config_imports_only_allow_listed_classes(ppo_cartpole_pack
     assert "usage:" not in outcome.output  # model_dump's command line never ran
 
 
+def test_a_downloaded_config_cannot_choose_files_to_learn_from(ppo_cartpole_package, tmp_path):
+    from stable_baselines3 import PPO
+
+    from rlhub.safe_loading import load_config
+
+    secret = tmp_path / "secret.pt"
+    secret.write_bytes(b"not for the download to read")
+    config = yaml.safe_load((ppo_cartpole_package / "config.yml").read_text())
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump({**config, "reward_model": str(secret), "dataset": "../../etc"}))
+    loaded = load_config(path, "ppo", "CartPole-v1", PPO)
+    assert loaded.reward_model is None and "dataset" not in loaded.hyperparams
+
+
 # 5. Trust fails open ------------------------------------------------------------------------
 
 

@@ -261,14 +261,21 @@ def check_resolved_config(config: Any, where: str) -> None:
             raise unsafe(f"{where}", f"holds the callable {value!r}")
 
 
+#: Config keys naming files training reads.
+_FILES_TO_LEARN_FROM = ("dataset", "reward_model")
+
+
 def load_config(path: Path, algo_id: str, env_id: str, algo_class: type) -> Any:
     """A downloaded config as a :class:`~rlhub.config.ZooConfig`, read and checked as data; every
-    class it names is imported with the allow-listed importer (``imports.safe_import``)."""
+    class it names is imported with the allow-listed importer (``imports.safe_import``). The files it
+    names to learn from (``dataset``, ``reward_model``) are dropped: a download may not choose what
+    this machine reads; whoever continues its training names them (``--dataset``, ``-params``)."""
     from rlhub.config import resolve_section
 
     name, section = config_section(read_yaml(path), env_id)
     where = f"{Path(path).name}, env {name}"
     section = check_config_section(section, where)
+    section = {key: value for key, value in section.items() if key not in _FILES_TO_LEARN_FROM}
 
     def importer(import_path: str) -> Any:
         return safe_import(import_path, where=where)
