@@ -229,7 +229,12 @@ def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, loa
     except gym.error.DependencyNotInstalled as error:
         fail(RuntimeError(f"rendering needs a package that is missing ({error}); install it, or pass --no-render"))
     agent.env.close()
-    if result.returns:
+    if result.agent_returns:  # a multi-agent game: each agent's, then the summed return, last
+        for agent, (mean, std) in result.agent_means().items():
+            click.echo(f"{agent}: mean return {mean:.2f} +/- {std:.2f}")
+        click.echo(f"mean length {sum(result.lengths) / len(result.lengths):.1f}")
+        click.echo(f"mean total return {result.summary()}")
+    elif result.returns:
         click.echo(f"mean return {result.summary()}; mean length {sum(result.lengths) / len(result.lengths):.1f}")
     else:
         click.echo("no episode finished" + ("" if interrupted else "; raise -n/--n-timesteps"))

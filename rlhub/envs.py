@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import inspect
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,15 @@ def ensure_registered(env_id: str) -> str:
     """Make ``env_id`` known to Gymnasium and return the id to pass to ``gym.make``.
 
     ``"module:EnvId"`` imports ``module`` first (for packages that register on import); plugin
-    environments are registered through the ``rlhub_register_envs`` hook.
+    environments are registered through the ``rlhub_register_envs`` hook. A PettingZoo env
+    (``"mpe2:simple_spread_v3"``, :mod:`rlhub.parallel_envs`) is returned as it is.
     """
+    from rlhub.parallel_envs import is_multi_agent
     from rlhub.plugins import get_plugin_manager
 
     _register_plugin_envs(get_plugin_manager())
+    if is_multi_agent(env_id):  # a PettingZoo module: rlhub.parallel_envs makes it, Gymnasium never sees it
+        return env_id
     if ":" in env_id:
         module, _, env_id = env_id.partition(":")
         try:
@@ -91,10 +96,13 @@ def check_env_kwargs(env_id: str, env_kwargs: Mapping[str, Any], origin: str) ->
 
     :param origin: where ``env_kwargs`` came from (``"--env-kwargs"``), for the message
     """
+    from rlhub import parallel_envs
+
     if not env_kwargs:
         return
     gym_id = ensure_registered(env_id)
-    refusal = unknown_keyword(env_kwargs, _env_keywords(gym_id), gym_id)
+    accepted = parallel_envs.env_keywords(gym_id) if parallel_envs.is_multi_agent(gym_id) else _env_keywords(gym_id)
+    refusal = unknown_keyword(env_kwargs, accepted, gym_id)
     if refusal:
         raise ConfigError(f"{origin}: {refusal}")
 
@@ -121,8 +129,16 @@ def _register_plugin_envs(manager: Any) -> None:
 
 
 def make_single_env(env_id: str, env_kwargs: dict[str, Any] | None = None, **make_kwargs: Any) -> gym.Env:
-    """``gym.make`` with rlhub's id handling and a clear error for missing optional dependencies."""
+    """``gym.make`` with rlhub's id handling and a clear error for missing optional dependencies; a
+    PettingZoo env as an :class:`rlhub.parallel_envs.AgentDictEnv`."""
+    from rlhub import parallel_envs
+
     env_id = ensure_registered(env_id)
+    if parallel_envs.is_multi_agent(env_id):
+        unused = set(make_kwargs) - {"render_mode"}
+        if unused:
+            raise ConfigError(f"{env_id} is a PettingZoo env: {', '.join(sorted(unused))} cannot be passed to it")
+        return parallel_envs.make_agent_dict_env(env_id, env_kwargs, render_mode=make_kwargs.get("render_mode"))
     try:
         return gym.make(env_id, **(env_kwargs or {}), **make_kwargs)
     except gym.error.DependencyNotInstalled as error:
@@ -185,19 +201,32 @@ def make_vec_env(
         VecNormalize,
     )
 
+    from rlhub import parallel_envs
+
     if vec_env not in ("dummy", "subproc"):
         raise ValueError(f"vec_env must be 'dummy' or 'subproc', got {vec_env!r}")
     gym_id = ensure_registered(env_id)
     make_kwargs: dict[str, Any] = {"render_mode": render_mode} if render_mode else {}
+    multi_agent = parallel_envs.is_multi_agent(gym_id)
+    env_maker: Any = gym_id
+    if multi_agent:  # SB3 vectorises the joint env; Monitor also writes each agent's return
+        env_maker = partial(parallel_envs.make_agent_dict_env, gym_id, env_kwargs, render_mode)
+        probe = env_maker()  # also surfaces an error in this process rather than in a worker
+        agents = probe.agents
+        probe.close()
+        info_keywords = (*(monitor_kwargs or {}).get("info_keywords", ()),
+                         *(parallel_envs.AgentDictEnv.return_key(agent) for agent in agents))
+        monitor_kwargs = {**(monitor_kwargs or {}), "info_keywords": info_keywords}
+        env_kwargs, make_kwargs = {}, {}
     wrapper, max_episode_steps = _time_limit_inside_monitor(wrapper)
     if max_episode_steps is not None:
         make_kwargs["max_episode_steps"] = max_episode_steps
     subproc = vec_env == "subproc" and n_envs > 1
-    if subproc:  # a worker's import error would be hard to read: surface it in this process
+    if subproc and not multi_agent:  # a worker's import error would be hard to read: surface it in this process
         make_single_env(gym_id, env_kwargs, **make_kwargs).close()
     try:
         env = sb3_make_vec_env(
-            gym_id,
+            env_maker,
             n_envs=n_envs,
             seed=seed,
             env_kwargs={**(env_kwargs or {}), **make_kwargs},
@@ -208,6 +237,8 @@ def make_vec_env(
         )
     except gym.error.DependencyNotInstalled as error:
         raise _missing_dependency(gym_id, error) from error
+    if multi_agent:
+        env = parallel_envs.AgentDictVecEnv(env)
     if vec_env_wrapper is not None:
         env = vec_env_wrapper(env)
     if frame_stack:

@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
 
 @dataclass
 class EvaluationResult:
+    """Each episode's return and length; for a multi-agent env, ``returns`` are the agents' summed
+    returns and ``agent_returns`` each agent's own."""
+
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
+    agent_returns: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def mean(self) -> float:
@@ -25,6 +30,11 @@ class EvaluationResult:
 
     def summary(self) -> str:
         return f"{self.mean:.2f} +/- {self.std:.2f} over {len(self.returns)} episodes"
+
+    def agent_means(self) -> dict[str, tuple[float, float]]:
+        """Each agent's mean and std return (empty for a single-agent env)."""
+        return {agent: (float(np.mean(values)), float(np.std(values)))
+                for agent, values in self.agent_returns.items() if values}
 
 
 class EvaluationInterrupted(KeyboardInterrupt):
@@ -58,7 +68,11 @@ def evaluate(
         raise ValueError(f"evaluate() plays a single environment, got {env.num_envs}")
     if n_episodes is None and n_timesteps is None:
         raise ValueError("give n_episodes, n_timesteps or both")
+    from rlhub.parallel_envs import agent_returns
+
     result = EvaluationResult()
+    # a multi-agent env's actions are a Dict keyed by agent (rlhub.parallel_envs)
+    agents = list(env.action_space.spaces) if isinstance(env.action_space, spaces.Dict) else None
     video = VideoWriter(record_video, fps=video_fps) if record_video is not None else None
     try:
         obs = env.reset()
@@ -82,6 +96,9 @@ def evaluate(
             if dones[0] and episode is not None:
                 result.returns.append(float(episode["r"]))
                 result.lengths.append(int(episode["l"]))
+                per_agent = agent_returns(infos[0], agents) if agents else None
+                for agent, value in (per_agent or {}).items():
+                    result.agent_returns.setdefault(agent, []).append(value)
                 if on_episode is not None:
                     on_episode(len(result.returns), result.returns[-1], result.lengths[-1])
             if n_episodes is not None and len(result.returns) >= n_episodes:

@@ -110,12 +110,28 @@ def prepare(options: TrainOptions) -> tuple[Any, ZooConfig, type]:
                           "(see `rlhub algos`)")
     algo_class = spec.load()
     ensure_registered(options.env_id)  # first: the config's atari section is chosen by the env's entry point
+    check_env_kind(spec, options.env_id)
     overrides, origins = _overrides(options)
     config = load_zoo_config(spec.algo_id, options.env_id, algo_class, conf_file=options.conf_file,
                              overrides=overrides, origins=origins)
     check_env_kwargs(options.env_id, config.env_kwargs, config.origins.place("env_kwargs"))
     check_env_kwargs(options.env_id, options.env_kwargs, "--env-kwargs")
     return spec, config, algo_class
+
+
+def check_env_kind(spec: Any, env_id: str) -> None:
+    """Refuse a multi-agent algorithm on a single-agent env, or the reverse, saying what to use instead."""
+    from rlhub.parallel_envs import is_multi_agent
+
+    multi_agent_algorithm, multi_agent_env = spec.kind == "multi-agent", is_multi_agent(env_id)
+    if multi_agent_algorithm and not multi_agent_env:
+        raise ConfigError(f"{spec.algo_id} is a multi-agent algorithm and {env_id} a single-agent Gymnasium env. Give a "
+                          "PettingZoo env as module:env_name (e.g. mpe2:simple_spread_v3), or pick a single-agent "
+                          "algorithm (see `rlhub algos`)")
+    if multi_agent_env and not multi_agent_algorithm:
+        choices = [other.algo_id for other in registry.list_algorithms() if other.kind == "multi-agent"]
+        raise ConfigError(f"{env_id} is a multi-agent PettingZoo env and {spec.algo_id} a single-agent ({spec.kind}) "
+                          f"algorithm. Train it with a multi-agent algorithm: {', '.join(choices) or 'none installed'}")
 
 
 def _overrides(options: TrainOptions) -> tuple[dict[str, Any], dict[str, str]]:

@@ -13,8 +13,13 @@ from rlhub.run_folder import Manifest
 
 
 def model_card(manifest: Manifest, spec: Any, section: dict[str, Any], *, repo_id: str | None, mean_reward: float,
-               std_reward: float, n_eval_episodes: int, deterministic: bool, has_video: bool) -> str:
-    """The README: metadata the Hub understands (library, tags, model-index) and how to use the agent."""
+               std_reward: float, n_eval_episodes: int, deterministic: bool, has_video: bool,
+               agent_returns: dict[str, tuple[float, float]] | None = None) -> str:
+    """The README: metadata the Hub understands (library, tags, model-index) and how to use the agent.
+
+    :param agent_returns: a multi-agent game's per-agent mean and std returns (``mean_reward`` is then
+        the agents' summed return)
+    """
     from huggingface_hub import ModelCardData
     from huggingface_hub.repocard import metadata_eval_result
 
@@ -23,6 +28,8 @@ def model_card(manifest: Manifest, spec: Any, section: dict[str, Any], *, repo_i
     tags = [manifest.env_id, manifest.algo_id, "rlhub", "reinforcement-learning"]
     if spec.kind not in ("tabular", "bandit", "planning"):
         tags.append("deep-reinforcement-learning")
+    if spec.kind == "multi-agent":
+        tags.append("multi-agent-reinforcement-learning")
     if sb3_class:
         tags.append("stable-baselines3")
     evaluation = metadata_eval_result(
@@ -67,9 +74,9 @@ This is a trained **{class_name}** agent (rlhub algorithm `{manifest.algo_id}`, 
 playing **{manifest.env_id}**, trained with rlhub on
 [Stable-Baselines3](https://github.com/DLR-RM/stable-baselines3).
 
-Mean return: **{mean_reward:.2f} +/- {std_reward:.2f}** over {n_eval_episodes} episodes
+{"Mean total return (summed over the agents)" if agent_returns else "Mean return"}: **{mean_reward:.2f} +/- {std_reward:.2f}** over {n_eval_episodes} episodes
 ({"deterministic" if deterministic else "stochastic"} actions){", see `replay.mp4`" if has_video else ""}.
-
+{_agent_table(agent_returns)}
 ## Usage (with rlhub)
 
 ```bash
@@ -105,6 +112,13 @@ rlhub push-to-hub --algo {manifest.algo_id} --env {manifest.env_id} --repo-id {r
     if manifest.env_kwargs:
         body += f"\n## Environment arguments\n\n```python\n{pformat(dict(manifest.env_kwargs))}\n```\n"
     return f"---\n{metadata.to_yaml()}\n---\n{body}"
+
+
+def _agent_table(agent_returns: dict[str, tuple[float, float]] | None) -> str:
+    if not agent_returns:
+        return ""
+    rows = "".join(f"| {agent} | {mean:.2f} +/- {std:.2f} |\n" for agent, (mean, std) in agent_returns.items())
+    return f"\n| agent | mean return |\n|---|---|\n{rows}"
 
 
 #: The card is read only for its front matter, a hint when a repo has no manifest.

@@ -119,6 +119,9 @@ def package(
         "n_eval_episodes": len(evaluation.returns), "eval_datetime": datetime.datetime.now().isoformat(),
         "episode_returns": evaluation.returns, "episode_lengths": evaluation.lengths,
     }
+    if evaluation.agent_returns:  # a multi-agent game: mean_reward is the agents' summed return
+        results["agent_mean_rewards"] = {agent: mean for agent, (mean, _) in evaluation.agent_means().items()}
+        results["agent_episode_returns"] = evaluation.agent_returns
     (folder / RESULTS_NAME).write_text(json.dumps(results, indent=2) + "\n")
 
     video = None
@@ -130,6 +133,7 @@ def package(
     (folder / MODEL_CARD_NAME).write_text(model_card(
         packaged, spec, section, repo_id=repo_id, mean_reward=evaluation.mean, std_reward=evaluation.std,
         n_eval_episodes=len(evaluation.returns), deterministic=deterministic, has_video=video is not None,
+        agent_returns=evaluation.agent_means(),
     ))
     files = sorted(path for path in folder.rglob("*") if path.is_file())
     return PackageResult(folder, packaged, evaluation.mean, evaluation.std, len(evaluation.returns), video,
@@ -188,13 +192,14 @@ def _env_distribution(env_id: str) -> str | None:
 
     from rlhub.envs import ensure_registered
 
-    try:
-        gym_id = ensure_registered(env_id)
-        entry_point = gym.registry[gym_id].entry_point
-    except Exception:
-        return None
-    module = env_id.split(":", 1)[0] if ":" in env_id else (
-        entry_point.split(":")[0] if isinstance(entry_point, str) else getattr(entry_point, "__module__", ""))
+    if ":" in env_id:
+        module = env_id.split(":", 1)[0]
+    else:
+        try:
+            entry_point = gym.registry[ensure_registered(env_id)].entry_point
+        except Exception:
+            return None
+        module = entry_point.split(":")[0] if isinstance(entry_point, str) else getattr(entry_point, "__module__", "")
     distributions = _packages_distributions().get(module.split(".")[0], [])
     return distributions[0] if distributions else None
 

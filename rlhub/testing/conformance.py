@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
 from rlhub import registry
 from rlhub.spec import DATASET_KINDS, AlgorithmSpec
@@ -222,14 +223,27 @@ def sample_observations(env: Any, count: int) -> list[Any]:
 
 
 def predict_all(model: Any, observations: list[Any]) -> list[Any]:
+    """The first env's action for each observation; a multi-agent action (a dict keyed by agent) as
+    the agents' actions concatenated, in the action space's order."""
     actions = []
     for obs in observations:
         action, _ = model.predict(obs, state=None, episode_start=np.ones((1,), dtype=bool), deterministic=True)
-        actions.append(np.asarray(action)[0])
+        if isinstance(action, dict):
+            actions.append(np.concatenate([np.asarray(action[agent][0], dtype=float).reshape(-1)
+                                           for agent in model.action_space.spaces]))
+        else:
+            actions.append(np.asarray(action)[0])
     return actions
 
 
 def _as_space_sample(action: Any, space: Any) -> Any:
+    if isinstance(space, spaces.Dict):  # predict_all's concatenation, cut back into the agents' actions
+        sample, start = {}, 0
+        for agent, agent_space in space.spaces.items():
+            size = int(np.prod(agent_space.shape or (1,)))
+            sample[agent] = _as_space_sample(action[start:start + size].reshape(agent_space.shape or ()), agent_space)
+            start += size
+        return sample
     return np.asarray(action, dtype=space.dtype) if space.shape else int(action)
 
 

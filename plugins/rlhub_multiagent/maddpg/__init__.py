@@ -1,0 +1,3 @@
+from rlhub_multiagent.maddpg.maddpg import MADDPG
+
+__all__ = ["MADDPG"]
