@@ -16,6 +16,8 @@ A suite is a YAML file::
         peer: a2c           # optional: the same env, seeds and budget with another algorithm
         stop_at_bar: false  # optional: stop a seed at its first evaluation at the bar (to time "steps to bar")
         label: ppo (tuned)  # optional: the row's name in the table and plot (default: the algo id)
+        bar_statistic: median  # optional: judge the bar on the seeds' median return (default: mean)
+        random_baseline: true  # optional: also play uniformly random actions for eval_episodes ("random" column)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from rlhub.run_folder import Manifest, load_agent, write_atomically
 
 QUICK_TIMESTEPS = 2_000
 _ROW_KEYS = {"algo", "env", "timesteps", "seeds", "bar", "min_seeds", "eval_episodes", "eval_freq", "env_kwargs",
-             "hyperparams", "peer", "stop_at_bar", "label"}
+             "hyperparams", "peer", "stop_at_bar", "label", "bar_statistic", "random_baseline"}
 
 
 @dataclass
@@ -56,6 +58,8 @@ class BenchmarkRow:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     peer: str | None = None
     stop_at_bar: bool = False
+    bar_statistic: str = "mean"
+    random_baseline: bool = False
     label: str | None = None
     number: int = 0  # its place in the suite file, for messages
 
@@ -70,6 +74,7 @@ class SeedResult:
     train_time: float  # learning only: the measure of steps/s
     wall_time: float  # training and evaluation: what the seed cost
     run_dir: Path
+    cpu_time: float = 0.0  # learning only, this process's CPU seconds: steps per CPU second
 
     def summary(self) -> str:
         return (f"seed {self.seed}: return {self.mean_return:.1f} (std {self.std_return:.1f} over the episodes); "
@@ -82,6 +87,7 @@ class RowResult:
     algo_id: str
     seeds: list[SeedResult]
     peer_of: str | None = None
+    random_return: float | None = None  # uniformly random actions' mean return (random_baseline)
 
     @property
     def label(self) -> str:
@@ -99,6 +105,10 @@ class RowResult:
         return float(np.std([seed.mean_return for seed in self.seeds]))
 
     @property
+    def median(self) -> float:
+        return float(np.median([seed.mean_return for seed in self.seeds]))
+
+    @property
     def seeds_at_bar(self) -> int:
         if self.row.bar is None:
             return 0
@@ -114,7 +124,7 @@ class RowResult:
             return self.seeds_at_bar >= self.row.min_seeds
         if self.row.stop_at_bar:
             return self.seeds_at_bar == len(self.seeds)
-        return self.mean >= self.row.bar
+        return (self.median if self.row.bar_statistic == "median" else self.mean) >= self.row.bar
 
     @property
     def data_mean(self) -> float | None:
@@ -125,6 +135,10 @@ class RowResult:
     @property
     def steps_per_second(self) -> float:
         return sum(s.timesteps for s in self.seeds) / max(sum(s.train_time for s in self.seeds), 1e-9)
+
+    @property
+    def steps_per_cpu_second(self) -> float:
+        return sum(s.timesteps for s in self.seeds) / max(sum(s.cpu_time for s in self.seeds), 1e-9)
 
     @property
     def wall_time(self) -> float:
@@ -155,9 +169,12 @@ class RowResult:
         return {
             "algo": self.label, "env": self.row.env_id, "timesteps": str(self.seeds[0].timesteps),
             "seeds": str(len(self.seeds)), "return (mean ± std over seeds)": f"{self.mean:.1f} ± {self.std:.1f}",
+            "median": f"{self.median:.1f}",
+            "random": "-" if self.random_return is None else f"{self.random_return:.1f}",
             "data mean": "-" if self.data_mean is None else f"{self.data_mean:.1f}",
             "bar": "-" if self.row.bar is None else f"{self.row.bar:g}", "met": self.met(quick),
             "steps to bar": "-" if quick else self.steps_to_bar(), "steps/s": f"{self.steps_per_second:.0f}",
+            "steps/CPU s": f"{self.steps_per_cpu_second:.0f}",
             "wall time (s)": f"{self.wall_time:.0f}",
         }
 
@@ -213,9 +230,17 @@ def load_suite(path: Path) -> list[BenchmarkRow]:
             eval_episodes=int(entry.get("eval_episodes", 20)), eval_freq=int(float(entry.get("eval_freq", -1))),
             env_kwargs=dict(entry.get("env_kwargs") or {}), hyperparams=dict(entry.get("hyperparams") or {}),
             peer=entry.get("peer"), stop_at_bar=bool(entry.get("stop_at_bar", False)),
+            bar_statistic=_bar_statistic(entry.get("bar_statistic", "mean"), where),
+            random_baseline=bool(entry.get("random_baseline", False)),
             label=None if entry.get("label") is None else str(entry["label"]), number=index,
         ))
     return rows
+
+
+def _bar_statistic(value: Any, where: str) -> str:
+    if value not in ("mean", "median"):
+        raise ConfigError(f"{where}: bar_statistic must be mean or median, got {value!r}")
+    return str(value)
 
 
 def train_options(row: BenchmarkRow, algo_id: str, seed: int, output: Path, *, quick: bool) -> TrainOptions:
@@ -255,9 +280,38 @@ def run_row(row: BenchmarkRow, algo_id: str, output: Path, *, quick: bool, echo:
         agent.env.close()
         results.append(SeedResult(seed, evaluation.mean, evaluation.std, _steps_to_bar(trained.run_dir, row.bar),
                                   trained.timesteps, trained.wall_time, time.perf_counter() - started,
-                                  trained.run_dir))
+                                  trained.run_dir, trained.cpu_time))
         echo(f"[benchmark]   {results[-1].summary()}")
-    return RowResult(row, algo_id, results, peer_of=row.algo_id if algo_id != row.algo_id else None)
+    peer_of = row.algo_id if algo_id != row.algo_id else None
+    random_return = None
+    if row.random_baseline and peer_of is None:
+        random_return = random_policy_return(row, 2 if quick else row.eval_episodes, seed=row.seeds[0] + 1000)
+        echo(f"[benchmark]   random actions: return {random_return:.1f}")
+    return RowResult(row, algo_id, results, peer_of=peer_of, random_return=random_return)
+
+
+class _RandomAgent:
+    """Uniformly random actions through ``predict``, so :func:`evaluate` plays them as any agent's."""
+
+    def __init__(self, action_space: Any, seed: int) -> None:
+        self.action_space = action_space
+        self.action_space.seed(seed)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[Any, Any]:
+        return np.array([self.action_space.sample()]), state
+
+
+def random_policy_return(row: BenchmarkRow, episodes: int, seed: int) -> float:
+    """The mean return of uniformly random actions on ``row``'s env (the agents' summed return in a
+    multi-agent game), over ``episodes`` episodes."""
+    from rlhub.envs import make_vec_env
+
+    env = make_vec_env(row.env_id, n_envs=1, seed=seed, env_kwargs=row.env_kwargs, training=False)
+    try:
+        return evaluate(_RandomAgent(env.action_space, seed), env, n_episodes=episodes).mean
+    finally:
+        env.close()
 
 
 def _steps_to_bar(run_dir: Path, bar: float | None) -> int | None:

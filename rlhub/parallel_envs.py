@@ -142,7 +142,9 @@ class AgentDictEnv(gym.Env):
             self._returns[agent] += float(rewards[agent])
         terminated = bool(ended) and all(terminations.get(agent, False) for agent in self.agents)
         truncated = bool(ended) and not terminated
-        info: dict[str, Any] = {"agent_rewards": rewards, "agent_infos": infos}
+        info: dict[str, Any] = {"agent_rewards": rewards}
+        if any(infos.values()):  # SB3's DummyVecEnv deep-copies every info at every step: only when there is one
+            info["agent_infos"] = infos
         if ended:
             info.update({self.return_key(agent): episode_return for agent, episode_return in self._returns.items()})
         return self._complete(observations), float(sum(rewards.values())), terminated, truncated, info

@@ -66,3 +66,18 @@ def test_only_matching_no_row_is_a_clear_error(tmp_path, only):
     suite.write_text("rows:\n  - {algo: a2c, env: CartPole-v1, timesteps: 200}\n")
     result = CliRunner().invoke(main, ["benchmark", str(suite), "-o", str(tmp_path / "out"), "--only", only])
     assert result.exit_code == 2 and f"has the algo or env {only}" in result.output
+
+
+def test_a_row_can_print_random_actions_and_be_judged_on_its_median(tmp_path):
+    result = benchmark(tmp_path, [
+        "{algo: a2c, env: CartPole-v1, timesteps: 300, seeds: [0, 1, 2], eval_episodes: 3, bar: 1, "
+        "bar_statistic: median, random_baseline: true}"])
+    header, row = table_rows(result.output)
+    cells = dict(zip(header, row, strict=True))
+    returns = [float(line.split("return ")[1].split(" ")[0]) for line in result.output.splitlines()
+               if line.startswith("[benchmark]   seed")]
+    assert float(cells["median"]) == pytest.approx(sorted(returns)[1], abs=0.05)
+    assert cells["met"] == "yes" and 8 <= float(cells["random"]) <= 50  # CartPole's random play lasts ~22 steps
+    assert float(cells["steps/CPU s"]) > 0
+    assert "bar_statistic must be mean or median" in benchmark(
+        tmp_path, ["{algo: a2c, env: CartPole-v1, timesteps: 300, bar_statistic: max}"], expect=2).output

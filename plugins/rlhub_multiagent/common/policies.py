@@ -68,30 +68,64 @@ class MultiAgentActor(nn.Module):
         return actions
 
 
+class BatchedLinear(nn.Module):
+    """``n`` independent linear layers applied in one batched matmul, ``(n, B, in) -> (n, B, out)``,
+    initialised as ``nn.Linear`` is. Every agent's critic reads the same joint vector, so their
+    layers stack (PyTorch has no such layer; one ``baddbmm`` instead of a ``Linear`` per critic halves
+    a gradient step's time on three agents)."""
+
+    def __init__(self, n: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        bound = 1.0 / in_features ** 0.5
+        self.weight = nn.Parameter(th.empty(n, in_features, out_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(th.empty(n, 1, out_features).uniform_(-bound, bound))
+
+    def forward(self, inputs: th.Tensor, first: int | None = None) -> th.Tensor:
+        """``first``: apply only the first ``first`` layers (to ``inputs`` of that many)."""
+        weight, bias = (self.weight, self.bias) if first is None else (self.weight[:first], self.bias[:first])
+        return th.baddbmm(bias, inputs, weight)
+
+
 class MultiAgentCritic(nn.Module):
-    """``n_critics`` Q-networks per agent, each over the joint observation and the joint action."""
+    """``n_critics`` Q-networks per agent, each over the joint observation and the joint action, all
+    evaluated together (:class:`BatchedLinear`; network ``k * n_agents + i`` is agent i's k-th)."""
 
     optimizer: th.optim.Optimizer
 
     def __init__(self, joint: JointSpaces, net_arch: list[int], activation_fn: type[nn.Module], n_critics: int) -> None:
         super().__init__()
-        self.joint = joint
+        self.n_agents = len(joint)
         self.n_critics = n_critics
-        size = joint.observation_size + joint.action_size
-        self.nets = nn.ModuleList(nn.ModuleList(mlp(size, 1, net_arch, activation_fn) for _ in range(n_critics))
-                                  for _ in joint.slots)
+        widths = [joint.observation_size + joint.action_size, *net_arch, 1]
+        self.layers = nn.ModuleList(BatchedLinear(n_critics * self.n_agents, a, b) for a, b in zip(widths, widths[1:]))
+        self.activation = activation_fn()
+
+    def _values(self, inputs: th.Tensor, first: int | None = None) -> th.Tensor:
+        for layer in self.layers[:-1]:
+            inputs = self.activation(layer(inputs, first))
+        return self.layers[-1](inputs, first).squeeze(2)
 
     def forward(self, observations: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """(n_agents, n_critics, B) every agent's every critic's value of the joint step."""
         inputs = th.cat([observations, actions], dim=1)
-        return th.stack([th.cat([q(inputs) for q in agent_critics], dim=1).T for agent_critics in self.nets])
+        values = self._values(inputs.expand(self.n_critics * self.n_agents, *inputs.shape))
+        return values.view(self.n_critics, self.n_agents, -1).transpose(0, 1)
 
-    def first(self, agent: int, observations: th.Tensor, actions: th.Tensor) -> th.Tensor:
-        """(B,) agent ``agent``'s first critic, the one its actor follows (as in TD3)."""
-        return self.nets[agent][0](th.cat([observations, actions], dim=1)).squeeze(1)
+    def first_critics(self, observations: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """(n_agents, B) each agent's first critic (the one its actor follows, as in TD3), agent i's on
+        ``actions[i]``, (n_agents, B, action_size): the joint action with agent i's own in it."""
+        inputs = th.cat([observations.expand(self.n_agents, *observations.shape), actions], dim=2)
+        return self._values(inputs, first=self.n_agents)
 
-    def agent_parameters(self, agent: int) -> list[nn.Parameter]:
-        return list(self.nets[agent].parameters())
+    def clip_grad_norm_(self, max_norm: float) -> None:
+        """Scale each agent's gradient (over all its critics) to norm ``max_norm`` at most, as one
+        optimizer per agent would be clipped in the MADDPG authors' code."""
+        grads = [parameter.grad.view(self.n_critics, self.n_agents, -1) for parameter in self.parameters()
+                 if parameter.grad is not None]
+        norms = th.stack([grad.pow(2).sum(dim=(0, 2)) for grad in grads]).sum(dim=0).sqrt()  # (n_agents,)
+        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0).view(1, -1, 1)
+        for grad in grads:
+            grad.mul_(scale)
 
 
 class MultiAgentPolicy(BasePolicy):
@@ -160,6 +194,15 @@ class MultiAgentPolicy(BasePolicy):
         """(B, action_size) every agent's action for the joint observations."""
         return th.cat(self.actor.actions(self.actor.outputs(observations), explore=explore, noise_std=noise_std), dim=1)
 
+    def act(self, joint_observations: np.ndarray, *, explore: bool,
+            noise_std: float = 0.0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The env's actions ``{agent: (n, ...)}`` and the joint network actions ``(n, action_size)`` for
+        joint observations ``(n, observation_size)``."""
+        with th.no_grad():
+            actions = self.joint_actions(th.as_tensor(joint_observations, device=self.device), explore=explore,
+                                         noise_std=noise_std).cpu().numpy()
+        return self.joint.split_actions(actions), actions
+
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic=deterministic)
 
@@ -184,11 +227,10 @@ class MultiAgentPolicy(BasePolicy):
         if missing:
             raise ValueError(f"observations for agents {missing} are missing")
         vectorized = is_vectorized_observation(observation, self.observation_space)
-        self.set_training_mode(False)
-        joint_observations = th.as_tensor(self.joint.join_observations(observation), device=self.device)
-        with th.no_grad():
-            actions = self.joint_actions(joint_observations, explore=not deterministic, noise_std=noise_std)
-        env_actions = self.joint.split_actions(actions.cpu().numpy())
+        if self.training:  # a recursive walk over every module: not at every step
+            self.set_training_mode(False)
+        env_actions = self.act(self.joint.join_observations(observation), explore=not deterministic,
+                               noise_std=noise_std)[0]
         if not vectorized:
             env_actions = {agent: action[0] for agent, action in env_actions.items()}
         return env_actions, state

@@ -125,19 +125,29 @@ class MATD3(MultiAgentOffPolicyAlgorithm):
             current_q = self.critic(batch.observations, batch.actions)  # (N, n_critics, B)
             critic_loss = F.mse_loss(current_q, targets.unsqueeze(1).expand_as(current_q), reduction="none")
             critic_loss = critic_loss.mean(dim=2).sum()  # each agent's critics' own mean squared errors
-            self._step(self.critic, critic_loss, [self.critic.agent_parameters(i) for i in range(len(slots))])
+            self.critic.optimizer.zero_grad(set_to_none=True)
+            critic_loss.backward()
+            self.critic.clip_grad_norm_(self.max_grad_norm)
+            self.critic.optimizer.step()
             critic_losses.append(critic_loss.item() / len(slots))
 
             if self._n_updates % self.policy_delay == 0:
                 outputs = self.actor.outputs(batch.observations)
                 own_actions = self.actor.actions(outputs, explore=True)
-                actor_loss = th.zeros((), device=self.device)
+                # agent i's critic sees the buffer's actions of the others and its actor's own action
+                joint_actions = batch.actions.expand(len(slots), *batch.actions.shape).clone()
                 for index, slot in enumerate(slots):
-                    joint_actions = batch.actions.clone()
-                    joint_actions[:, slot.actions] = own_actions[index]  # the others' actions stay the buffer's
-                    q_value = self.critic.first(index, batch.observations, joint_actions)
-                    actor_loss = actor_loss - q_value.mean() + self.actor_regularization * outputs[index].pow(2).mean()
-                self._step(self.actor, actor_loss, [list(net.parameters()) for net in self.actor.nets])
+                    joint_actions[index, :, slot.actions] = own_actions[index]
+                self.critic.requires_grad_(False)  # the actors' loss moves only the actors
+                q_values = self.critic.first_critics(batch.observations, joint_actions)
+                self.critic.requires_grad_(True)
+                regularization = sum(output.pow(2).mean() for output in outputs)
+                actor_loss = -q_values.mean(dim=1).sum() + self.actor_regularization * regularization
+                self.actor.optimizer.zero_grad(set_to_none=True)
+                actor_loss.backward()
+                for net in self.actor.nets:  # per agent, as each agent's optimizer is clipped in the paper
+                    th.nn.utils.clip_grad_norm_(net.parameters(), self.max_grad_norm)
+                self.actor.optimizer.step()
                 actor_losses.append(actor_loss.item() / len(slots))
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
                 polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
@@ -146,13 +156,6 @@ class MATD3(MultiAgentOffPolicyAlgorithm):
         if actor_losses:
             self.logger.record("train/actor_loss", sum(actor_losses) / len(actor_losses))
         self.logger.record("train/critic_loss", sum(critic_losses) / len(critic_losses))
-
-    def _step(self, module: Any, loss: th.Tensor, agent_parameters: list[list[th.nn.Parameter]]) -> None:
-        module.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        for parameters in agent_parameters:  # per agent, as each agent's optimizer would in the paper
-            th.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
-        module.optimizer.step()
 
     def learn(
         self: SelfMATD3,
