@@ -94,7 +94,7 @@ class MATD3(MultiAgentOffPolicyAlgorithm):
             exploration_noise=exploration_noise, policy_kwargs=policy_kwargs, stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log, verbose=verbose, device=device, seed=seed,
         )
-        self.policy_kwargs.setdefault("n_critics", self.default_n_critics)
+        self.policy_kwargs = {"n_critics": self.default_n_critics, **self.policy_kwargs}
         self.policy_delay = policy_delay
         self.target_policy_noise = target_policy_noise
         self.target_noise_clip = target_noise_clip
