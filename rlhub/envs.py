@@ -76,7 +76,8 @@ def ensure_registered(env_id: str) -> str:
     if env_id not in gym.registry:
         raise UnknownEnvironmentError(
             f"Unknown environment {env_id!r}.{did_you_mean(env_id, gym.registry, n=3)} For an environment a package "
-            "registers on import, write 'package:EnvId'."
+            "registers on import, write 'package:EnvId'; for a PettingZoo env, 'package:env_name' (a module with "
+            "parallel_env(), e.g. mpe2:simple_spread_v3)."
         )
     return env_id
 
@@ -219,6 +220,9 @@ def make_vec_env(
         monitor_kwargs = {**(monitor_kwargs or {}), "info_keywords": info_keywords}
         env_kwargs, make_kwargs = {}, {}
     wrapper, max_episode_steps = _time_limit_inside_monitor(wrapper)
+    if max_episode_steps is not None and multi_agent:
+        raise ConfigError(f"{env_id}: a TimeLimit wrapper cannot end a PettingZoo env's episodes; set its own length "
+                          "in env_kwargs (max_cycles for the MPE games)")
     if max_episode_steps is not None:
         make_kwargs["max_episode_steps"] = max_episode_steps
     subproc = vec_env == "subproc" and n_envs > 1

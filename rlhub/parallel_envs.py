@@ -27,10 +27,6 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 
-class NotAParallelEnvError(gym.error.Error):
-    """A ``module:name`` id names a module without PettingZoo's ``parallel_env``."""
-
-
 def split_env_id(env_id: str) -> tuple[str, str] | None:
     """``("mpe2", "simple_spread_v3")`` for ``"mpe2:simple_spread_v3"``; None for an id that cannot name
     a PettingZoo module (no ``:``, or a Gymnasium-style ``Name-v0`` after it)."""
@@ -65,10 +61,7 @@ def parallel_env_module(env_id: str) -> types.ModuleType | None:
     if not found:
         return None
     module = importlib.import_module(full_name)
-    if not callable(getattr(module, "parallel_env", None)):
-        raise NotAParallelEnvError(f"{full_name} has no parallel_env(): {env_id!r} is neither a registered Gymnasium "
-                                   "environment nor a PettingZoo environment module")
-    return module
+    return module if callable(getattr(module, "parallel_env", None)) else None  # else Gymnasium's error reports it
 
 
 def is_multi_agent(env_id: str) -> bool:
@@ -92,7 +85,7 @@ def make_agent_dict_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None
     """The PettingZoo env ``env_id`` (``parallel_env(**env_kwargs)``) as a Gymnasium env."""
     module = parallel_env_module(env_id)
     if module is None:
-        raise NotAParallelEnvError(f"{env_id!r} is not a PettingZoo environment (module:env_name)")
+        raise ValueError(f"{env_id!r} is not a PettingZoo environment (module:env_name)")
     kwargs = dict(env_kwargs or {})
     if render_mode is not None:
         kwargs["render_mode"] = render_mode

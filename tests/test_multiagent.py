@@ -78,9 +78,10 @@ def test_single_agent_algorithms_and_multi_agent_envs_refuse_each_other(tmp_path
     assert not list(tmp_path.rglob("rlhub.json"))  # refused before any run folder
 
 
-def test_a_module_without_parallel_env_is_not_taken_for_an_environment():
-    output = run("train", "--algo", "maddpg", "--env", "mpe2:no_such_game_v0", "-n", 100, expect=2)
-    assert "no_such_game_v0" in output
+@pytest.mark.parametrize("env_id", ["mpe2:no_such_game_v0", "gymnasium:spaces"])
+def test_a_module_without_parallel_env_is_not_taken_for_an_environment(env_id):
+    output = run("train", "--algo", "maddpg", "--env", env_id, "-n", 100, expect=2)
+    assert f"Unknown environment '{env_id.split(':')[1]}'" in output and "mpe2:simple_spread_v3" in output
 
 
 def random_total_return(env_id, episodes, seed, env_kwargs=None):
@@ -99,15 +100,16 @@ def random_total_return(env_id, episodes, seed, env_kwargs=None):
 
 @pytest.mark.parametrize("algo_id", ["maddpg", "matd3"])
 def test_learns_speaker_listener_on_a_small_budget(algo_id, tmp_path):
-    """30k steps (a sixth of the zoo budget): the listener is steered far better than at random, near
-    where AgileRL's MADDPG is after 200k steps (-33). Measured: maddpg -23.6, matd3 MATD3_30K; random -58.5."""
+    """50k steps (a quarter of the zoo budget): the listener is steered far better than at random, past
+    where AgileRL's MADDPG is after 200k steps (-33). Measured: maddpg -25.6, matd3 -25.1 (at 30k:
+    -25.8 and -41.2); random -58.5."""
     th.manual_seed(0)
-    result = train(TrainOptions(algo_id, SPEAKER_LISTENER, n_timesteps=30_000, log_folder=tmp_path, seed=0,
+    result = train(TrainOptions(algo_id, SPEAKER_LISTENER, n_timesteps=50_000, log_folder=tmp_path, seed=0,
                                 eval_freq=-1, verbose=0, device="cpu"))
     env = make_vec_env(SPEAKER_LISTENER, n_envs=1, seed=100, training=False)
     learned = evaluate(result.model, env, n_episodes=20).mean
     random = random_total_return(SPEAKER_LISTENER, 20, seed=100)
-    assert learned > max(random + 20, -40), f"{algo_id}: {learned:.1f} after 30k steps, random {random:.1f}"
+    assert learned > max(random + 20, -35), f"{algo_id}: {learned:.1f} after 50k steps, random {random:.1f}"
 
 
 def test_enjoy_push_and_play_back_from_the_hub(tmp_path, hub_server, monkeypatch):
@@ -135,3 +137,43 @@ def test_enjoy_push_and_play_back_from_the_hub(tmp_path, hub_server, monkeypatch
     import imageio.v2 as imageio
 
     assert imageio.get_reader(str(tmp_path / "played.mp4")).count_frames() >= 25
+
+
+@pytest.mark.parametrize(("algo_id", "env_id", "env_kwargs"), [
+    ("matd3", SPREAD, {"N": 2, "continuous_actions": True}),  # Box actions in [0, 1]
+    ("maddpg", "mpe2:simple_adversary_v3", {"N": 2}),  # competitive: an adversary against two agents
+])
+def test_continuous_and_competitive_games_train_and_act_in_each_agent_s_space(algo_id, env_id, env_kwargs, tmp_path):
+    result = train(TrainOptions(algo_id, env_id, n_timesteps=1500, log_folder=tmp_path, seed=0, eval_freq=-1,
+                                verbose=0, device="cpu", env_kwargs=env_kwargs,
+                                hyperparams={"learning_starts": 500, "batch_size": 64}))
+    model, env = result.model, make_vec_env(env_id, n_envs=2, seed=1, env_kwargs=env_kwargs)
+    assert model._n_updates > 0
+    observations = env.reset()
+    for deterministic in (True, False):
+        actions, _ = model.predict(observations, deterministic=deterministic)
+        for agent, space in env.action_space.spaces.items():
+            assert actions[agent].shape == (2, *space.shape)
+            assert all(space.contains(action) for action in actions[agent])
+    single, _ = model.predict({agent: batch[0] for agent, batch in observations.items()}, deterministic=True)
+    assert all(single[agent].shape == env.action_space[agent].shape for agent in single)
+    env.close()
+
+
+def test_predict_refuses_a_single_array_and_missing_agents(tmp_path):
+    result = train(TrainOptions("maddpg", SPEAKER_LISTENER, n_timesteps=100, log_folder=tmp_path, seed=0,
+                                eval_freq=-1, verbose=0, device="cpu"))
+    with pytest.raises(ValueError, match="dict of per-agent observations"):
+        result.model.predict(np.zeros(3, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"agents \['speaker_0'\] are missing"):
+        result.model.predict({"listener_0": np.zeros(11, dtype=np.float32)})
+
+
+def test_plot_and_collect_on_a_multi_agent_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run("train", "--algo", "maddpg", "--env", SPEAKER_LISTENER, "-n", 1000, "-f", "logs", "--eval-freq", -1, "-q")
+    run("plot", "-f", "logs", "-o", "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    output = run("collect", "--algo", "maddpg", "--env", SPEAKER_LISTENER, "-f", "logs", "--n-steps", 100,
+                 "--dataset-id", "me/sl/x-v0", expect=2)
+    assert "multi-agent" in output and "single-agent Gymnasium envs only" in output

@@ -198,12 +198,16 @@ def collect_with_agent(algo_id: str, *, dataset_id: str, env_id: str | None = No
     VecNormalize gets its observations normalised only to choose its actions.
     """
     from rlhub.envs import make_single_env
+    from rlhub.parallel_envs import is_multi_agent
 
     check_new_dataset_id(dataset_id)
     agent = None
     if algo_id == "random":
         if not env_id:
             raise DatasetError("--algo random needs --env")
+        if is_multi_agent(env_id):
+            raise DatasetError(f"{env_id} is a multi-agent PettingZoo env: datasets (Minari) hold one agent's play, "
+                               "so collect records single-agent Gymnasium envs only")
         env_kwargs = dict(env_kwargs or {})
         algorithm_name = "random"
     else:
@@ -212,6 +216,10 @@ def collect_with_agent(algo_id: str, *, dataset_id: str, env_id: str | None = No
             raise DatasetError("--env-kwargs is for --algo random; an agent plays with the env kwargs it was trained "
                                "with")
         env_id, env_kwargs = agent.manifest.env_id, dict(agent.manifest.env_kwargs)
+        if is_multi_agent(env_id):
+            agent.env.close()
+            raise DatasetError(f"{agent.manifest.algo_id} plays the multi-agent env {env_id}: datasets (Minari) hold "
+                               "one agent's play, so collect records single-agent Gymnasium envs only")
         algorithm_name = f"rlhub {agent.manifest.algo_id} ({'deterministic' if deterministic else 'stochastic'})"
     env = make_single_env(env_id, env_kwargs)
     try:
