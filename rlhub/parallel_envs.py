@@ -89,7 +89,24 @@ def make_agent_dict_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None
     kwargs = dict(env_kwargs or {})
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    return AgentDictEnv(module.parallel_env(**kwargs), env_id)
+    return AgentDictEnv(_without_caller_checks(module.parallel_env(**kwargs)), env_id)
+
+
+def _without_caller_checks(parallel_env: Any) -> Any:
+    """A Parallel env converted from an AEC env (``parallel_wrapper_fn``), without the AEC wrappers that
+    only check their caller: the order of calls (``OrderEnforcingWrapper``) and the actions' bounds
+    (``AssertOutOfBoundsWrapper``). :class:`AgentDictEnv` calls in order, and its actions come from
+    rlhub's policies or the action space; each attribute read through the wrappers costs a chain of
+    ``__getattr__``, a third of an MPE step. Wrappers that change what the env does stay."""
+    from pettingzoo.utils.conversions import aec_to_parallel_wrapper
+    from pettingzoo.utils.wrappers import AssertOutOfBoundsWrapper, OrderEnforcingWrapper
+
+    if not isinstance(parallel_env, aec_to_parallel_wrapper):
+        return parallel_env
+    aec_env = parallel_env.aec_env
+    while isinstance(aec_env, (OrderEnforcingWrapper, AssertOutOfBoundsWrapper)):
+        aec_env = aec_env.env
+    return parallel_env if aec_env is parallel_env.aec_env else aec_to_parallel_wrapper(aec_env)
 
 
 class AgentDictEnv(gym.Env):

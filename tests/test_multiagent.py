@@ -177,3 +177,25 @@ def test_plot_and_collect_on_a_multi_agent_run(tmp_path, monkeypatch):
     output = run("collect", "--algo", "maddpg", "--env", SPEAKER_LISTENER, "-f", "logs", "--n-steps", 100,
                  "--dataset-id", "me/sl/x-v0", expect=2)
     assert "multi-agent" in output and "single-agent Gymnasium envs only" in output
+
+
+@pytest.mark.parametrize("env_id", [SPEAKER_LISTENER, SPREAD])
+def test_the_env_plays_exactly_as_pettingzoo_s_own_parallel_env(env_id):
+    """rlhub drops the AEC wrappers that only check their caller (a third of an MPE step's time): the
+    same actions give the same observations and rewards as PettingZoo's wrapped env."""
+    from rlhub.parallel_envs import parallel_env_module
+
+    ours, theirs = make_single_env(env_id), parallel_env_module(env_id).parallel_env()
+    assert type(ours.parallel_env.aec_env).__name__ == "raw_env"
+    observations, _ = ours.reset(seed=3)
+    expected, _ = theirs.reset(seed=3)
+    ours.action_space.seed(3)
+    for _ in range(25):
+        for agent in expected:
+            np.testing.assert_array_equal(observations[agent], expected[agent])
+        action = ours.action_space.sample()
+        observations, _, _, _, info = ours.step(action)
+        expected, rewards, *_ = theirs.step(action)
+        assert info["agent_rewards"] == rewards
+    ours.close()
+    theirs.close()
