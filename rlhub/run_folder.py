@@ -553,7 +553,7 @@ def load_agent(
     :param source: where the files came from, for error messages (default: the run folder)
     """
     from rlhub import safe_loading, trust
-    from rlhub.envs import make_vec_env
+    from rlhub.envs import check_env_kwargs, make_vec_env
 
     run_dir = Path(run_dir)
     source = source or str(run_dir)
@@ -568,6 +568,9 @@ def load_agent(
     if config.normalize is not None and statistics is None:
         raise RunFolderError(f"{run_dir} was trained with normalize but has no {VEC_NORMALIZE_NAME}; the agent "
                              "cannot see observations as it was trained to")
+    if not trust_remote_code:  # the manifest's env_kwargs are the download's to choose
+        check_env_kwargs(manifest.env_id, manifest.env_kwargs, f"env_kwargs in {source}'s {MANIFEST_NAME}")
+        safe_loading.check_env_cost(manifest.env_id, manifest.env_kwargs, source)
     env = make_vec_env(
         manifest.env_id,
         n_envs=1,

@@ -1,4 +1,5 @@
-"""The five findings of "Downloaded agents are data", each re-run through the CLI against the loopback Hub.
+"""The five findings of "Downloaded agents are data", and a manifest whose env_kwargs make a huge env, each
+re-run through the CLI against the loopback Hub.
 
 Every case runs ``python -m rlhub.cli`` in a subprocess, as a user would, and checks the bars: the
 payload never runs, nothing outside the log folder is written or deleted, the process's peak
@@ -306,3 +307,36 @@ def test_signing_key_is_private_and_made_once(tmp_path, monkeypatch):
     assert not trust.is_trusted(run_dir / "missing.zip")
     trust.sign(run_dir, origin=trust.DOWNLOADED)
     assert trust.made_by_rlhub(run_dir) and not trust.is_trusted(run_dir / "model.zip")
+
+
+# 6. A manifest's env_kwargs choose the environment's size --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def maddpg_package(tmp_path_factory):
+    """A multi-agent agent as push-to-hub uploads it: its env's size is a keyword argument (N agents)."""
+    from rlhub import hub
+    from rlhub.experiment import TrainOptions, train
+
+    run_dir = train(TrainOptions("maddpg", "mpe2:simple_spread_v3", n_timesteps=64, seed=0, eval_freq=-1, verbose=0,
+                                 log_folder=tmp_path_factory.mktemp("own") / "logs", device="cpu")).run_dir
+    folder = tmp_path_factory.mktemp("packaged") / "maddpg-simple_spread_v3"
+    hub.package(run_dir, folder, n_eval_episodes=1, video_length=0, device="cpu")
+    return folder
+
+
+@pytest.mark.parametrize("env_kwargs, phrases", [
+    ({"N": 100_000}, ["RLHUB_SAFE_MAX_ENV_SECONDS", "CPU time"]),  # the constructor alone would run for hours
+    ({"N": 3, "max_cycle": 25}, ["takes no argument 'max_cycle'", "Did you mean 'max_cycles'"]),
+])
+def test_a_manifest_cannot_make_the_environment_exhaust_time(maddpg_package, hub_server, tmp_path, monkeypatch,
+                                                             env_kwargs, phrases):
+    monkeypatch.setenv("RLHUB_SAFE_MAX_ENV_SECONDS", "2")
+    repo = tmp_path / "repo"
+    shutil.copytree(maddpg_package, repo)
+    manifest = json.loads((repo / "rlhub.json").read_text())
+    (repo / "rlhub.json").write_text(json.dumps({**manifest, "env_kwargs": env_kwargs}))
+    upload(repo, "mallory/crowd")
+    started = time.perf_counter()
+    assert_rejected(rlhub("enjoy", "--repo-id", "mallory/crowd", "--no-render", "-n", 10, cwd=tmp_path), *phrases)
+    assert time.perf_counter() - started < 60  # the probe's CPU is its child's, so bound the wall time too

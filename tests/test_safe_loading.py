@@ -455,6 +455,16 @@ def test_g_pickled_classes_and_env_modules_use_the_same_allow_list():
         assert not is_safe_env_module(module), module
 
 
+def test_an_environment_whose_keywords_make_it_huge_is_refused_before_it_is_built(monkeypatch):
+    from rlhub.safe_loading import check_env_cost
+
+    monkeypatch.setenv("RLHUB_SAFE_MAX_ENV_MB", "50")
+    rows = ["S" + "F" * 499, *["F" * 500] * 498, "F" * 499 + "G"]  # a 1 MB manifest, a transition table of GBs
+    with pytest.raises(ResourceLimitError, match="RLHUB_SAFE_MAX_ENV_MB"):
+        check_env_cost("FrozenLake-v1", {"desc": rows}, "mallory/lake")
+    check_env_cost("FrozenLake-v1", {"map_name": "8x8", "is_slippery": False}, "alice/lake")  # a legitimate one
+
+
 # Limits and the small readers ------------------------------------------------------------------
 
 

@@ -38,12 +38,15 @@ Environment variable                Default   Bounds
 ``RLHUB_SAFE_MAX_YAML_MB``          0.25      a YAML document, as written and with aliases expanded
 ``RLHUB_SAFE_MAX_YAML_NODES``       100000    values in a YAML document, aliases expanded
 ``RLHUB_SAFE_MAX_TOKEN_CHARS``      4096      one name in a pickle, number in YAML or config expression
+``RLHUB_SAFE_MAX_ENV_SECONDS``      10        CPU seconds to build, reset and step the env a manifest's
+                                              ``env_kwargs`` describe (:mod:`.env_probe`)
+``RLHUB_SAFE_MAX_ENV_MB``           2048      memory for the same
 ==================================  ========  ====================================================
 
 The modules, each with one job: :mod:`.errors`, :mod:`.limits`, :mod:`.archives` (bounded reads of
 files and zip members), :mod:`.pickles` (the restricted reader, ``audit``, ``materialize``),
 :mod:`.imports` (the allow-list and the safe importer), :mod:`.model_zip`, :mod:`.statistics`,
-:mod:`.configs`.
+:mod:`.configs`, :mod:`.env_probe` (the environment's cost).
 """
 
 from rlhub.safe_loading.archives import read_file_bounded, read_json
@@ -55,6 +58,7 @@ from rlhub.safe_loading.configs import (
     load_yaml_text,
     read_yaml,
 )
+from rlhub.safe_loading.env_probe import check_env_cost
 from rlhub.safe_loading.errors import (
     OPT_IN,
     ResourceLimitError,
@@ -85,7 +89,7 @@ from rlhub.safe_loading.statistics import (
 
 __all__ = [
     "OPT_IN", "Limit", "Limits", "NotData", "Placeholder", "ResourceLimitError", "UnsafeAgentError",
-    "allowed_modules", "audit", "check_config_section", "check_resolved_config", "config_section",
+    "allowed_modules", "audit", "check_config_section", "check_env_cost", "check_resolved_config", "config_section",
     "is_safe_env_module", "limits", "load_config", "load_model", "load_yaml_text", "materialize", "read_file_bounded",
     "read_json", "read_model_zip", "read_vec_normalize", "read_yaml", "resolve_class", "restore_statistics",
     "restricted_loads", "safe_import", "trusted_packages", "unsafe", "wrap_vec_normalize",

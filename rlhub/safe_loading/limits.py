@@ -81,6 +81,12 @@ class Limits:
     # A dataset is read whole into memory (rlhub.datasets): its files bound what that costs.
     dataset_bytes: Limit = Limit(
         4096 * MiB, "RLHUB_SAFE_MAX_DATASET_MB", "the size of a dataset's data files (read whole into memory)", True)
+    # A downloaded manifest's env_kwargs choose the environment's size (.env_probe measures its cost).
+    env_cpu_seconds: Limit = Limit(
+        10, "RLHUB_SAFE_MAX_ENV_SECONDS",
+        "the CPU time (s) to build the environment, reset it and step it once")
+    env_memory_bytes: Limit = Limit(
+        2048 * MiB, "RLHUB_SAFE_MAX_ENV_MB", "the memory to build the environment, reset it and step it once", True)
     token_chars: Limit = Limit(
         4096, "RLHUB_SAFE_MAX_TOKEN_CHARS", "the length of one name, number or expression")
 
