@@ -335,6 +335,10 @@ def _resume_options(options: TrainOptions) -> TrainOptions:
     algo_class = algorithm_spec(manifest, str(parent)).load()
     trusted = options.trust_remote_code or trust.is_trusted(parent / manifest.config_file, parent / MANIFEST_NAME)
     read_run_config(parent, manifest, algo_class, trusted=trusted)  # untrusted: refuse imports off the allow-list
+    if not trusted:  # a downloaded manifest's env_kwargs choose the env's size
+        from rlhub.safe_loading import check_env_cost
+
+        check_env_cost(manifest.env_id, manifest.env_kwargs, str(parent))
     model, steps = latest_model(parent, manifest)
     n_timesteps = options.n_timesteps if options.n_timesteps is not None else (manifest.n_timesteps or 0) - steps
     if n_timesteps <= 0:
