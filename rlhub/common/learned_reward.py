@@ -236,9 +236,12 @@ class RewardVecEnv(VecEnvWrapper):
 
     :param venv: the environment, observations as arrays (Box spaces)
     :param reward_function: the reward of a batch of transitions (one per sub-environment)
+    :param capacity: steps (of all sub-environments) kept until :meth:`take_transitions`, for a learner
+        of the reward (a discriminator, a curiosity module); the oldest go first, so memory stays bounded
+        if nobody takes them. 0: keep none
     """
 
-    def __init__(self, venv: VecEnv, reward_function: RewardFunction) -> None:
+    def __init__(self, venv: VecEnv, reward_function: RewardFunction, capacity: int = 0) -> None:
         super().__init__(venv)
         self.reward_function = reward_function
         self._last_observations: np.ndarray | None = None
@@ -246,6 +249,8 @@ class RewardVecEnv(VecEnvWrapper):
         self._learned_returns = np.zeros(self.num_envs)
         #: learned returns of the latest finished episodes
         self.episode_learned_returns: deque[float] = deque(maxlen=100)
+        self._steps: deque[Transitions] = deque(maxlen=max(capacity, 1))
+        self._keeps = capacity > 0
 
     def reset(self) -> VecEnvObs:
         observations = self.venv.reset()
@@ -258,7 +263,7 @@ class RewardVecEnv(VecEnvWrapper):
         self.venv.step_async(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
-        observations, _true_rewards, dones, infos = self.venv.step_wait()
+        observations, true_rewards, dones, infos = self.venv.step_wait()
         assert self._last_observations is not None and self._actions is not None, "step before reset"
         next_observations = np.array(observations, copy=True)
         terminations = np.zeros(self.num_envs, dtype=np.float32)
@@ -266,17 +271,33 @@ class RewardVecEnv(VecEnvWrapper):
             next_observations[index] = infos[index]["terminal_observation"]
             terminations[index] = not infos[index].get("TimeLimit.truncated", False)
         step = Transitions(self._last_observations, self._actions, next_observations, terminations)
-        rewards = np.asarray(self.reward_function(step), dtype=np.float32).reshape(self.num_envs)
-        self._record(step)
-        self._learned_returns += rewards
+        learned = np.asarray(self.reward_function(step), dtype=np.float32).reshape(self.num_envs)
+        if self._keeps:
+            self._steps.append(step)
+        self._learned_returns += learned
         for index in np.flatnonzero(dones):
             self.episode_learned_returns.append(float(self._learned_returns[index]))
             self._learned_returns[index] = 0.0
         self._last_observations = np.asarray(observations)
-        return observations, rewards, dones, infos
+        return observations, self.combine(np.asarray(true_rewards), learned, infos), dones, infos
 
-    def _record(self, step: Transitions) -> None:
-        """A subclass keeps the steps it needs (a discriminator's training data)."""
+    def combine(self, true_rewards: np.ndarray, learned_rewards: np.ndarray, infos: list[dict[str, Any]]) -> np.ndarray:
+        """The reward the learner gets: the learned one (a subclass may mix in the environment's own)."""
+        return learned_rewards
+
+    @property
+    def n_kept(self) -> int:
+        """Transitions (of all sub-environments) kept since the last :meth:`take_transitions`."""
+        return len(self._steps) * self.num_envs if self._keeps else 0
+
+    def take_transitions(self) -> Transitions:
+        """Every transition kept since the last call (see ``capacity``), and forget them."""
+        steps = list(self._steps)
+        self._steps.clear()
+        if not steps:
+            raise RuntimeError("no transitions since the last take: step the environment first")
+        return Transitions(*(np.concatenate([getattr(step, name) for step in steps])
+                             for name in ("observations", "actions", "next_observations", "terminations")))
 
 
 def reward_model_env(venv: VecEnv, path: str | Path) -> RewardVecEnv:

@@ -2,8 +2,8 @@
 the discriminator learns to tell the demonstrations from the generator's play.
 
 The generator is any registered on-policy algorithm, built through rlhub's registry by id with its
-own hyperparameters, on the environment wrapped in :class:`LearnedRewardVecEnv`. ``learn`` runs the
-generator's own ``learn``; after each of its rollouts the discriminator takes ``n_disc_updates``
+own hyperparameters, on the environment wrapped in a :class:`~rlhub.common.learned_reward.RewardVecEnv`.
+``learn`` runs the generator's own ``learn``; after each of its rollouts the discriminator takes ``n_disc_updates``
 gradient steps (binary cross-entropy, demonstrations labelled 1) on those rollout's transitions
 against as many demonstrations. The caller's callbacks see this algorithm as their model, so
 evaluations and checkpoints save the whole imitator. ``predict`` is the generator's policy.
@@ -20,15 +20,14 @@ import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
-from rlhub.common.learned_reward import OUTPUTS, Transitions
-from rlhub_imitation.common.reward_env import LearnedRewardVecEnv
+from rlhub.common.inner_learner import AsOuterAlgorithm
+from rlhub.common.learned_reward import OUTPUTS, RewardVecEnv, Transitions
 
 if TYPE_CHECKING:
     from rlhub.datasets import OfflineData
@@ -172,8 +171,8 @@ class AdversarialImitation(BaseAlgorithm):
             raise ValueError(f"{type(self).__name__} compares raw observations with the demonstrations: train "
                              "without normalize (the discriminator standardises observations itself)")
         generator_class = spec.load()
-        self.reward_env = None if self.env is None else LearnedRewardVecEnv(self.env, self._reward_of_arrays,
-                                                                            capacity=100_000 // self.env.num_envs)
+        self.reward_env = None if self.env is None else RewardVecEnv(self.env, self._reward_of_arrays,
+                                                                      capacity=100_000 // self.env.num_envs)
         self.generator = generator_class(self.policy_class, self.reward_env, policy_kwargs=self.policy_kwargs,
                                          seed=self.seed, device=self.device, verbose=self.verbose,
                                          tensorboard_log=self.tensorboard_log, **self.generator_kwargs)
@@ -323,8 +322,9 @@ class AdversarialImitation(BaseAlgorithm):
             raise ValueError(f"{type(self).__name__} needs an environment to learn in: set_env() first")
         self._expert_batch()  # fail before any rollout without demonstrations
         self.generator.num_timesteps = self.num_timesteps  # a loaded imitator's count: its generator starts at 0
-        imitator_callback = _AsImitator(self, callback, progress_bar,
-                                        pretrain=self.bc_epochs > 0 and self.num_timesteps == 0)
+        pretrain = self.bc_epochs > 0 and self.num_timesteps == 0
+        imitator_callback = AsOuterAlgorithm(self, callback, progress_bar, after_rollout=self.train_discriminator,
+                                             before_training=self._pretrain_generator if pretrain else None)
         self.generator.learn(total_timesteps, callback=imitator_callback, log_interval=log_interval,
                              tb_log_name=tb_log_name, reset_num_timesteps=reset_num_timesteps)
         self.num_timesteps = self.generator.num_timesteps
@@ -341,48 +341,6 @@ class AdversarialImitation(BaseAlgorithm):
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(env, force_reset)
-        self.reward_env = LearnedRewardVecEnv(self.env, self._reward_of_arrays, capacity=100_000 // self.env.num_envs)
+        self.reward_env = RewardVecEnv(self.env, self._reward_of_arrays, capacity=100_000 // self.env.num_envs)
         self.generator.set_env(self.reward_env, force_reset)
 
-
-class _AsImitator(BaseCallback):
-    """Inside the generator's ``learn``: runs the caller's callbacks with the imitator as their model
-    (so a checkpoint saves the discriminator too), and trains the discriminator after each rollout."""
-
-    def __init__(self, imitator: AdversarialImitation, callback: MaybeCallback, progress_bar: bool,
-                 pretrain: bool) -> None:
-        super().__init__()
-        self.imitator, self.callback, self.progress_bar, self.pretrain = imitator, callback, progress_bar, pretrain
-        self.inner: BaseCallback | None = None
-
-    def _on_training_start(self) -> None:
-        imitator = self.imitator
-        imitator._logger = self.model.logger
-        imitator.num_timesteps = self.model.num_timesteps
-        imitator.ep_info_buffer = self.model.ep_info_buffer
-        imitator.ep_success_buffer = self.model.ep_success_buffer
-        if self.pretrain:
-            imitator._pretrain_generator()
-        self.inner = imitator._init_callback(self.callback, self.progress_bar)
-        self.inner.on_training_start(self.locals, self.globals)
-
-    def _on_rollout_start(self) -> None:
-        assert self.inner is not None
-        self.inner.on_rollout_start()
-
-    def _on_step(self) -> bool:
-        assert self.inner is not None
-        self.imitator.num_timesteps = self.model.num_timesteps
-        self.inner.update_locals(self.locals)
-        return self.inner.on_step()
-
-    def _on_rollout_end(self) -> None:
-        assert self.inner is not None
-        self.imitator._current_progress_remaining = self.model._current_progress_remaining  # its lr schedule
-        self.imitator.train_discriminator()
-        self.inner.on_rollout_end()
-
-    def _on_training_end(self) -> None:
-        assert self.inner is not None
-        self.imitator.num_timesteps = self.model.num_timesteps
-        self.inner.on_training_end()
