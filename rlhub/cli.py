@@ -392,18 +392,26 @@ def check_plot_output(ctx: click.Context, param: click.Parameter, value: str) ->
               callback=check_plot_output, help="The figure; its extension picks the format (png, svg, pdf, ...).")
 @click.option("--window", type=int, default=20, show_default=True, help="Episodes in the smoothing window.")
 @click.option("--title", default=None)
+@click.option("--scalar", "scalars", multiple=True,
+              help="Plot this TensorBoard scalar instead of the episode return, e.g. curiosity/intrinsic_ep_return "
+                   "(repeatable).")
 def plot(folders: tuple[str, ...], algo_ids: tuple[str, ...], env_ids: tuple[str, ...], output: Path, window: int,
-         title: str | None) -> None:
-    """Plot learning curves (episode return vs timesteps) of run folders to an image."""
-    from rlhub.plotting import collect_runs, plot_learning_curves
+         title: str | None, scalars: tuple[str, ...]) -> None:
+    """Plot learning curves (episode return, or logged scalars, vs timesteps) of run folders to an image."""
+    from rlhub.plotting import collect_runs, collect_scalar_runs, plot_learning_curves
 
+    paths = [Path(folder) for folder in folders]
     try:
-        runs = collect_runs([Path(folder) for folder in folders], algo_ids=algo_ids, env_ids=env_ids)
+        if scalars:
+            runs = collect_scalar_runs(paths, scalars, algo_ids=algo_ids, env_ids=env_ids)
+        else:
+            runs = collect_runs(paths, algo_ids=algo_ids, env_ids=env_ids)
     except user_errors() as error:  # a damaged manifest among the folders
         fail(error)
     if not runs:
-        fail(FileNotFoundError(f"no run folders with monitor files under {', '.join(folders)}"))
-    path = plot_learning_curves(runs, output, window=window, title=title)
+        what = f"TensorBoard scalars {', '.join(scalars)}" if scalars else "monitor files"
+        fail(FileNotFoundError(f"no run folders with {what} under {', '.join(folders)}"))
+    path = plot_learning_curves(runs, output, window=window, title=title, y_label="value" if scalars else None)
     click.echo(f"{len(runs)} runs plotted to {path}")
 
 

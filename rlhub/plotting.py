@@ -20,6 +20,12 @@ class RunCurve:
     run_dir: Path
     timesteps: np.ndarray
     returns: np.ndarray
+    #: what the values are, when not the episode return (a TensorBoard tag)
+    series: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.algo_id} {self.series}".strip()
 
 
 def collect_runs(folders: Iterable[Path], algo_ids: Iterable[str] = (), env_ids: Iterable[str] = ()) -> list[RunCurve]:
@@ -45,6 +51,29 @@ def collect_runs(folders: Iterable[Path], algo_ids: Iterable[str] = (), env_ids:
             timesteps = manifest.initial_timesteps + episodes["l"].cumsum().to_numpy()
             runs.append(RunCurve(manifest.algo_id, manifest.env_id, manifest_path.parent, timesteps,
                                  episodes["r"].to_numpy()))
+    return runs
+
+
+def collect_scalar_runs(folders: Iterable[Path], tags: Iterable[str], algo_ids: Iterable[str] = (),
+                        env_ids: Iterable[str] = ()) -> list[RunCurve]:
+    """A curve of each TensorBoard scalar ``tags`` (e.g. ``curiosity/intrinsic_ep_return``) of every run
+    folder under ``folders`` that logged it, against the step it was logged at."""
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+    algo_ids, env_ids, tags = set(algo_ids), set(env_ids), list(tags)
+    runs = []
+    for manifest_path in sorted({path for folder in folders for path in Path(folder).rglob(MANIFEST_NAME)}):
+        manifest = Manifest.read(manifest_path.parent)
+        if algo_ids and manifest.algo_id not in algo_ids or env_ids and manifest.env_id not in env_ids:
+            continue
+        for events in sorted((manifest_path.parent / "tensorboard").glob("*/")):
+            accumulator = EventAccumulator(str(events), size_guidance={SCALARS: 0}).Reload()
+            for tag in tags:
+                if tag in accumulator.Tags()[SCALARS]:
+                    points = accumulator.Scalars(tag)
+                    runs.append(RunCurve(manifest.algo_id, manifest.env_id, manifest_path.parent,
+                                         manifest.initial_timesteps + np.array([point.step for point in points]),
+                                         np.array([point.value for point in points]), series=tag))
     return runs
 
 
@@ -105,8 +134,9 @@ def check_figure_path(output: str | Path) -> Path:
 
 
 def plot_learning_curves(runs: list[RunCurve], output: str | Path, *, window: int = 20, title: str | None = None,
-                         bars: dict[str, float] | None = None) -> Path:
-    """One panel per environment, one line per algorithm (mean over its runs, shaded min-max band)."""
+                         bars: dict[str, float] | None = None, y_label: str | None = None) -> Path:
+    """One panel per environment, one line per algorithm (and series: a TensorBoard tag), the mean over
+    its runs with a shaded min-max band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,7 +144,7 @@ def plot_learning_curves(runs: list[RunCurve], output: str | Path, *, window: in
 
     by_env: dict[str, dict[str, list[RunCurve]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
-        by_env[run.env_id][run.algo_id].append(run)
+        by_env[run.env_id][run.label].append(run)
     figure, axes = plt.subplots(1, len(by_env), figsize=(6 * len(by_env), 4.2), squeeze=False)
     for axis, (env_id, by_algo) in zip(axes[0], sorted(by_env.items())):
         for algo_id, algo_runs in sorted(by_algo.items()):
@@ -128,7 +158,7 @@ def plot_learning_curves(runs: list[RunCurve], output: str | Path, *, window: in
             axis.axhline(bars[env_id], color="grey", linestyle="--", linewidth=1, label="bar")
         axis.set_title(env_id)
         axis.set_xlabel("timesteps")
-        axis.set_ylabel(f"episode return (moving mean of {window})")
+        axis.set_ylabel(f"{y_label or 'episode return'} (moving mean of {window})")
         axis.grid(alpha=0.3)
         axis.legend()
     if title:

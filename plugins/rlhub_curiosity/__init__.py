@@ -14,11 +14,11 @@ from rlhub.spec import AlgorithmSpec
 def rlhub_algorithms() -> list[AlgorithmSpec]:
     return [
         AlgorithmSpec(
-            "rnd", "rlhub_curiosity.rnd:RND", ("Box",), ("Discrete", "Box"),
+            "rnd", "rlhub_curiosity.rnd:RND", ("Discrete", "Box"), ("Box",),
             summary="Random network distillation: a base algorithm (PPO) plus a novelty bonus",
         ),
         AlgorithmSpec(
-            "icm", "rlhub_curiosity.icm:ICM", ("Box",), ("Discrete", "Box"),
+            "icm", "rlhub_curiosity.icm:ICM", ("Discrete", "Box"), ("Box",),
             summary="Intrinsic curiosity module: a base algorithm (PPO) plus a forward-model error bonus",
         ),
     ]
