@@ -87,7 +87,7 @@ class CuriosityAlgorithm(BaseAlgorithm):
         n_epochs: int = 4,
         batch_size: int = 256,
         net_arch: list[int] | None = None,
-        features_dim: int = 128,
+        features_dim: int = 64,
         normalization_steps: int = 1024,
         policy_kwargs: dict[str, Any] | None = None,
         tensorboard_log: str | None = None,
@@ -107,7 +107,8 @@ class CuriosityAlgorithm(BaseAlgorithm):
         self.normalize_intrinsic = normalize_intrinsic
         self.n_epochs = n_epochs
         self.batch_size = batch_size
-        self.net_arch = [256, 256] if net_arch is None else list(net_arch)
+        # Small by default: vector observations (images get NatureCNN whatever the widths)
+        self.net_arch = [64, 64] if net_arch is None else list(net_arch)
         self.features_dim = features_dim
         self.normalization_steps = normalization_steps
         problems = [f"{name} must be at least 1, got {value}" for name, value in

@@ -77,7 +77,7 @@ class ICM(CuriosityAlgorithm):
         n_epochs: int = 4,
         batch_size: int = 256,
         net_arch: list[int] | None = None,
-        features_dim: int = 128,
+        features_dim: int = 64,
         normalization_steps: int = 1024,
         beta: float = 0.2,
         eta: float = 1.0,

@@ -68,7 +68,7 @@ class RND(CuriosityAlgorithm):
         n_epochs: int = 4,
         batch_size: int = 256,
         net_arch: list[int] | None = None,
-        features_dim: int = 128,
+        features_dim: int = 64,
         normalization_steps: int = 1024,
         update_proportion: float = 0.25,
         policy_kwargs: dict[str, Any] | None = None,
