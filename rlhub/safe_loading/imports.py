@@ -23,6 +23,7 @@ from rlhub.safe_loading.errors import unsafe
 ALLOWED_MODULES = (
     "stable_baselines3.*", "sb3_contrib.*", "gymnasium.wrappers.*", "gymnasium.spaces.*",
     "torch.nn", "torch.nn.modules.*", "torch.optim.*",
+    "minigrid.wrappers",  # a MiniGrid agent's observation wrappers (ImgObsWrapper, FlatObsWrapper)
 )
 #: Allowed only when installed (finding out does not import it).
 OPTIONAL_MODULES = {"rl_zoo3.wrappers": "rl_zoo3"}
