@@ -138,3 +138,26 @@ def test_a_base_that_does_not_play_its_environment_is_refused(tmp_path):
     output = run("train", "--algo", "icm", "--env", "CartPole-v1", "-n", 100, "-f", tmp_path, "-params", "base:bc",
                  expect=2)
     assert "the base must learn by playing its environment" in output and "bc is offline" in output
+
+
+@pytest.mark.parametrize("algo_class", [RND, ICM])
+def test_image_observations_get_a_cnn_encoder(algo_class):
+    import gymnasium as gym
+    from stable_baselines3.common.torch_layers import NatureCNN
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    def pixels():  # CartPole's 400x600 frames, every eighth pixel: 50x75x3
+        env = gym.wrappers.AddRenderObservation(gym.make("CartPole-v1", render_mode="rgb_array"), render_only=True)
+        space = gym.spaces.Box(0, 255, (50, 75, 3), np.uint8)
+        return gym.wrappers.TransformObservation(env, lambda frame: frame[::8, ::8], space)
+
+    model = algo_class("CnnPolicy", DummyVecEnv([pixels, pixels]), base_kwargs={"n_steps": 64, "batch_size": 64},
+                       batch_size=64, normalization_steps=32, seed=0, device="cpu")
+    assert any(isinstance(module, NatureCNN) for module in model.curiosity.modules())
+    model.learn(256)
+    batch = model.intrinsic_env.take_transitions() if model.intrinsic_env.n_kept else None
+    assert model.num_timesteps >= 256 and model._n_updates > 0
+    if batch is not None:
+        with th.no_grad():
+            rewards = model.intrinsic_rewards(model._normalized(batch.to_tensors(model.action_space, "cpu")))
+        assert th.isfinite(rewards).all()
