@@ -44,9 +44,8 @@ def train_module(model, data: Transitions, epochs: int) -> None:
     model.observation_normalizer.update(batch.observations)
     for _ in range(epochs):
         for indices in th.randperm(len(batch)).split(64):
-            minibatch = model._normalized(Transitions(*(getattr(batch, name)[indices] for name in
-                                                        ("observations", "actions", "next_observations",
-                                                         "terminations"))))
+            minibatch = Transitions(*(getattr(batch, name)[indices] for name in
+                                      ("observations", "actions", "next_observations", "terminations")))
             loss = model.module_losses(minibatch)["loss"]
             model.curiosity_optimizer.zero_grad()
             loss.backward()
@@ -62,8 +61,8 @@ def test_rnd_rewards_states_it_has_not_seen_more_than_those_it_has():
                                                                  seen.next_observations, seen.terminations)))
     novel.next_observations[:, 0] += 2.0  # the cart where random play never takes it
     with th.no_grad():
-        familiar_reward = model.intrinsic_rewards(model._normalized(seen.to_tensors(model.action_space, "cpu")))
-        novel_reward = model.intrinsic_rewards(model._normalized(novel.to_tensors(model.action_space, "cpu")))
+        familiar_reward = model.intrinsic_rewards(seen.to_tensors(model.action_space, "cpu"))
+        novel_reward = model.intrinsic_rewards(novel.to_tensors(model.action_space, "cpu"))
     assert novel_reward.mean() > 5 * familiar_reward.mean(), (float(novel_reward.mean()), float(familiar_reward.mean()))
     assert not any(parameter.requires_grad for parameter in model.curiosity.target.parameters())
 
@@ -73,11 +72,11 @@ def test_icm_learns_which_action_was_taken_and_what_follows():
     model = ICM("MlpPolicy", env, learning_rate=1e-3, seed=0, device="cpu")
     data, held_out = cartpole_transitions(3000), cartpole_transitions(1000, seed=1)
     train_module(model, data, epochs=20)
-    test_batch = model._normalized(held_out.to_tensors(model.action_space, "cpu"))
+    test_batch = held_out.to_tensors(model.action_space, "cpu")
     network = model.curiosity
     with th.no_grad():
-        features = network.encoder(test_batch.observations)
-        next_features = network.encoder(test_batch.next_observations)
+        features = network.encoder(model.normalize(test_batch.observations))
+        next_features = network.encoder(model.normalize(test_batch.next_observations))
         guessed = network.inverse(th.cat([features, next_features], dim=1)).argmax(dim=1)
         accuracy = float((guessed == test_batch.actions).float().mean())
         predicted = network.predicted_features(features, test_batch.actions)
@@ -159,5 +158,5 @@ def test_image_observations_get_a_cnn_encoder(algo_class):
     assert model.num_timesteps >= 256 and model._n_updates > 0
     if batch is not None:
         with th.no_grad():
-            rewards = model.intrinsic_rewards(model._normalized(batch.to_tensors(model.action_space, "cpu")))
+            rewards = model.intrinsic_rewards(batch.to_tensors(model.action_space, "cpu"))
         assert th.isfinite(rewards).all()

@@ -40,7 +40,8 @@ class CuriosityAlgorithm(BaseAlgorithm):
     """
     Base of curiosity-driven exploration. A subclass builds its module (``_build_module``), says what
     intrinsic reward a batch of transitions earns (``intrinsic_rewards``) and what the module's losses
-    on a batch are (``module_losses``); observations reach both standardised by running statistics.
+    on a batch are (``module_losses``); the module reads observations standardised by running
+    statistics (``normalize``).
 
     :param policy: The base's policy (a name its algorithm knows, e.g. MlpPolicy, or a class)
     :param env: The environment to learn in (if registered in Gym, can be str)
@@ -169,16 +170,16 @@ class CuriosityAlgorithm(BaseAlgorithm):
 
     @abstractmethod
     def intrinsic_rewards(self, batch: Transitions) -> th.Tensor:
-        """(B,) the raw intrinsic reward of each transition (observations already normalised)."""
+        """(B,) the raw intrinsic reward of each transition (its observations as the env gave them: the
+        module standardises those it reads with :meth:`normalize`)."""
 
     @abstractmethod
     def module_losses(self, batch: Transitions) -> dict[str, th.Tensor]:
-        """The module's losses on a batch (observations normalised); ``"loss"`` is minimised, the rest logged."""
+        """The module's losses on a batch; ``"loss"`` is minimised, the rest logged."""
 
-    def _normalized(self, batch: Transitions) -> Transitions:
-        normalize = self.observation_normalizer
-        return Transitions(normalize(batch.observations), batch.actions, normalize(batch.next_observations),
-                           batch.terminations)
+    def normalize(self, observations: th.Tensor) -> th.Tensor:
+        """Observations standardised by the running statistics and clipped, as the module reads them."""
+        return self.observation_normalizer(observations)
 
     def _intrinsic_rewards_of_arrays(self, step: Transitions) -> np.ndarray:
         batch = step.to_tensors(self.action_space, self.device)
@@ -186,7 +187,7 @@ class CuriosityAlgorithm(BaseAlgorithm):
             self.observation_normalizer.update(batch.next_observations)
             return np.zeros(len(batch), dtype=np.float64)
         with th.no_grad():
-            rewards = self.intrinsic_rewards(self._normalized(batch)).cpu().numpy().astype(np.float64)
+            rewards = self.intrinsic_rewards(batch).cpu().numpy().astype(np.float64)
         if not self.normalize_intrinsic:
             return rewards
         if self._intrinsic_returns is None or len(self._intrinsic_returns) != len(rewards):
@@ -209,9 +210,8 @@ class CuriosityAlgorithm(BaseAlgorithm):
         n_updates = 0
         for _ in range(self.n_epochs):
             for indices in th.randperm(len(batch), device=self.device).split(self.batch_size):
-                minibatch = self._normalized(Transitions(*(getattr(batch, name)[indices] for name in
-                                                           ("observations", "actions", "next_observations",
-                                                            "terminations"))))
+                minibatch = Transitions(*(getattr(batch, name)[indices] for name in
+                                          ("observations", "actions", "next_observations", "terminations")))
                 losses = self.module_losses(minibatch)
                 self.curiosity_optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
@@ -223,7 +223,7 @@ class CuriosityAlgorithm(BaseAlgorithm):
         for name, value in totals.items():
             self.logger.record(f"curiosity/{name}", value / n_updates)
         with th.no_grad():
-            raw = self.intrinsic_rewards(self._normalized(batch))
+            raw = self.intrinsic_rewards(batch)
         self.logger.record("curiosity/intrinsic_reward", float(raw.mean()))
         if self.intrinsic_env.episode_learned_returns:
             self.logger.record("curiosity/intrinsic_ep_return", float(np.mean(self.intrinsic_env.episode_learned_returns)))

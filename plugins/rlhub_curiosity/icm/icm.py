@@ -102,14 +102,15 @@ class ICM(CuriosityAlgorithm):
         return CuriosityNetworks(self.observation_space, self.action_space, self.net_arch, self.features_dim)
 
     def intrinsic_rewards(self, batch: Transitions) -> th.Tensor:
-        features = self.curiosity.encoder(batch.observations)
-        next_features = self.curiosity.encoder(batch.next_observations)
+        features = self.curiosity.encoder(self.normalize(batch.observations))
+        next_features = self.curiosity.encoder(self.normalize(batch.next_observations))
         predicted = self.curiosity.predicted_features(features, batch.actions)
         return self.eta / 2 * (predicted - next_features).pow(2).sum(dim=1)
 
     def module_losses(self, batch: Transitions) -> dict[str, th.Tensor]:
         network = self.curiosity
-        features, next_features = network.encoder(batch.observations), network.encoder(batch.next_observations)
+        features = network.encoder(self.normalize(batch.observations))
+        next_features = network.encoder(self.normalize(batch.next_observations))
         guessed = network.inverse(th.cat([features, next_features], dim=1))
         if network.discrete:
             inverse_loss = F.cross_entropy(guessed, batch.actions.long())

@@ -92,10 +92,10 @@ class RND(CuriosityAlgorithm):
         return DistillationNetworks(self.observation_space, self.net_arch, self.features_dim)
 
     def intrinsic_rewards(self, batch: Transitions) -> th.Tensor:
-        return self.curiosity.errors(batch.next_observations)
+        return self.curiosity.errors(self.normalize(batch.next_observations))
 
     def module_losses(self, batch: Transitions) -> dict[str, th.Tensor]:
-        errors = self.curiosity.errors(batch.next_observations) / self.features_dim  # the mean squared error
+        errors = self.curiosity.errors(self.normalize(batch.next_observations)) / self.features_dim  # the mean squared error
         kept = (th.rand(len(errors), device=errors.device) < self.update_proportion).float()
         loss = (errors * kept).sum() / kept.sum().clamp(min=1.0)
         return {"loss": loss, "predictor_loss": loss.detach()}
