@@ -85,7 +85,7 @@ def _build_under_limits(env_id: str, env_kwargs: dict[str, Any], cpu_seconds: in
         os.dup2(devnull, 1)  # the real build prints whatever the environment prints, once
         os.dup2(devnull, 2)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))  # a forked child starts at 0 s
-        mapped = _address_space()
+        mapped, resident = _memory()
         if mapped:
             resource.setrlimit(resource.RLIMIT_AS, (mapped + memory_bytes, resource.RLIM_INFINITY))
         from rlhub.envs import make_single_env
@@ -98,14 +98,21 @@ def _build_under_limits(env_id: str, env_kwargs: dict[str, Any], cpu_seconds: in
         return _OUT_OF_MEMORY
     except BaseException:  # noqa: BLE001  # the real build reports it
         return _FAILED
+    # The address-space limit counts only new mappings; a long-lived process's allocator may hold
+    # freed memory already mapped, which the build can fill unnoticed: measure what it touched too.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    if resident and peak - resident > memory_bytes:
+        return _OUT_OF_MEMORY
     return 0
 
 
-def _address_space() -> int:
-    """This process's virtual memory now (RLIMIT_AS counts it all, torch's reserved ranges included);
-    0 where /proc does not tell (then only the CPU time is bounded)."""
+def _memory() -> tuple[int, int]:
+    """This process's virtual and resident memory now, in bytes (RLIMIT_AS counts all virtual memory,
+    torch's reserved ranges included); zeros where /proc does not tell (then only CPU time is bounded)."""
     try:
         with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            size, resident = statm.read().split()[:2]
+        page = os.sysconf("SC_PAGE_SIZE")
+        return int(size) * page, int(resident) * page
     except (OSError, ValueError):
-        return 0
+        return 0, 0
