@@ -160,3 +160,11 @@ def test_image_observations_get_a_cnn_encoder(algo_class):
         with th.no_grad():
             rewards = model.intrinsic_rewards(batch.to_tensors(model.action_space, "cpu"))
         assert th.isfinite(rewards).all()
+
+
+def test_an_image_too_small_for_a_cnn_gets_an_mlp(tmp_path):
+    # MiniGrid's 7x7 view: an image to SB3, too small for NatureCNN's convolutions
+    output = run("train", "--algo", "rnd", "--env", "minigrid:MiniGrid-DoorKey-5x5-v0", "-n", 512, "-f", tmp_path,
+                 "--eval-freq", -1, "-q", "-params", "env_wrapper:minigrid.wrappers.ImgObsWrapper", "n_envs:2",
+                 "base_kwargs:dict(n_steps=64, batch_size=64)", "batch_size:64", "normalization_steps:64")
+    assert "Trained" in output

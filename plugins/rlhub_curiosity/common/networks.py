@@ -23,10 +23,16 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequentia
     return nn.Sequential(*layers)
 
 
+#: NatureCNN's three convolutions (8, 4 and 3 wide, strides 4, 2, 1) need this many pixels a side.
+NATURE_CNN_MIN_SIDE = 36
+
+
 def encoder(observation_space: spaces.Space[Any], net_arch: list[int], features_dim: int) -> nn.Module:
     """Observations (normalised, batch first) to ``features_dim`` features: SB3's NatureCNN for an
-    image (channels first, as SB3's VecTransposeImage gives it), else an MLP over the flat vector."""
-    if is_image_space(observation_space, check_channels=False):
+    image (channels first, as SB3's VecTransposeImage gives it), else an MLP over the flat vector (a
+    vector, or an image too small for NatureCNN, such as MiniGrid's 7x7 view)."""
+    if (is_image_space(observation_space, check_channels=False)
+            and min(observation_space.shape[1:]) >= NATURE_CNN_MIN_SIDE):
         return NatureCNN(observation_space, features_dim=features_dim, normalized_image=True)
     size = int(np.prod(observation_space.shape))
     return nn.Sequential(nn.Flatten(), mlp([size, *net_arch, features_dim]))
