@@ -168,3 +168,26 @@ def test_an_image_too_small_for_a_cnn_gets_an_mlp(tmp_path):
                  "--eval-freq", -1, "-q", "-params", "env_wrapper:minigrid.wrappers.ImgObsWrapper", "n_envs:2",
                  "base_kwargs:dict(n_steps=64, batch_size=64)", "batch_size:64", "normalization_steps:64")
     assert "Trained" in output
+
+
+def test_a_downloaded_module_size_is_bounded_by_the_weights_it_ships(tmp_path):
+    import json
+    import zipfile
+
+    from rlhub import hub
+    from rlhub.safe_loading import UnsafeAgentError
+
+    run("train", "--algo", "rnd", "--env", "CartPole-v1", "-n", 300, "-f", tmp_path / "logs", "--eval-freq", -1, "-q")
+    folder = tmp_path / "package"
+    hub.package(tmp_path / "logs" / "rnd" / "CartPole-v1_1", folder, n_eval_episodes=1, video_length=0, device="cpu")
+    model = folder / json.loads((folder / "rlhub.json").read_text())["model_file"]
+    with zipfile.ZipFile(model) as original:
+        members = {item.filename: original.read(item.filename) for item in original.infolist()}
+    data = json.loads(members["data"])
+    data["features_dim"] = 10**7  # a 640M-weight layer, built and initialised before any weight is compared
+    members["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(model, "w") as planted:
+        for name, content in members.items():
+            planted.writestr(name, content)
+    with pytest.raises(UnsafeAgentError, match="describe a network larger than the"):
+        hub.load_agent(folder, device="cpu")

@@ -163,8 +163,12 @@ def load_model(algo_class: type, path: Path, env: Any, *, config: Any = None, de
 
     policy_kwargs = _policy_kwargs(plain, objects, hyperparams, where)
     _check_architecture(policy_kwargs, params, where)
-    # the algorithm's own networks (a discriminator's ``disc_net_arch``) are held to the same bound
-    _check_architecture({key: value for key, value in plain.items() if key.endswith("net_arch")}, params, where)
+    # The algorithm's own networks (a discriminator's ``disc_net_arch``, a curiosity module's
+    # ``features_dim``) are held to the same bound; a ``*_dim`` may also feed a layer of its own width.
+    settings = {**hyperparams, **plain}  # the zip's values, else the config's, as the constructor gets them
+    own = {key: value for key, value in settings.items() if key.endswith("net_arch")}
+    own.update({key: [value, value] for key, value in settings.items() if key.endswith("_dim")})
+    _check_architecture(own, params, where, what="the algorithm's network settings")
     hyperparams.pop("policy_kwargs", None)
     hyperparams.pop("dataset", None)  # an offline agent acts without its dataset (rlhub.datasets)
 
@@ -239,7 +243,8 @@ def _policy_kwargs(plain: dict[str, Any], objects: dict[str, Any], hyperparams: 
     return policy_kwargs
 
 
-def _check_architecture(policy_kwargs: dict[str, Any], params: dict[str, Any], where: str) -> None:
+def _check_architecture(policy_kwargs: dict[str, Any], params: dict[str, Any], where: str,
+                        what: str = "policy_kwargs") -> None:
     """Refuse ``policy_kwargs`` that describe a network larger than the weights the zip holds.
 
     SB3 builds and initialises the network before the saved weights are compared with it, so a
@@ -263,7 +268,7 @@ def _check_architecture(policy_kwargs: dict[str, Any], params: dict[str, Any], w
     for layers in widths(policy_kwargs):
         sizes = [*layers, *(a * b for a, b in zip(layers, layers[1:]))]
         if sizes and max(sizes) > max(saved, 1):
-            raise unsafe(f"policy_kwargs in {where}", f"describe a network larger than the {saved:,} values its "
+            raise unsafe(f"{what} in {where}", f"describe a network larger than the {saved:,} values its "
                          f"weights hold ({max(sizes):,} in one layer): the zip is damaged or hostile")
 
 
