@@ -249,8 +249,7 @@ class RewardVecEnv(VecEnvWrapper):
         self._learned_returns = np.zeros(self.num_envs)
         #: learned returns of the latest finished episodes
         self.episode_learned_returns: deque[float] = deque(maxlen=100)
-        self._steps: deque[Transitions] = deque(maxlen=max(capacity, 1))
-        self._keeps = capacity > 0
+        self._steps: deque[Transitions] = deque(maxlen=capacity)  # maxlen 0 keeps nothing
 
     def reset(self) -> VecEnvObs:
         observations = self.venv.reset()
@@ -272,8 +271,7 @@ class RewardVecEnv(VecEnvWrapper):
             terminations[index] = not infos[index].get("TimeLimit.truncated", False)
         step = Transitions(self._last_observations, self._actions, next_observations, terminations)
         learned = np.asarray(self.reward_function(step), dtype=np.float32).reshape(self.num_envs)
-        if self._keeps:
-            self._steps.append(step)
+        self._steps.append(step)
         self._learned_returns += learned
         for index in np.flatnonzero(dones):
             self.episode_learned_returns.append(float(self._learned_returns[index]))
@@ -288,7 +286,7 @@ class RewardVecEnv(VecEnvWrapper):
     @property
     def n_kept(self) -> int:
         """Transitions (of all sub-environments) kept since the last :meth:`take_transitions`."""
-        return len(self._steps) * self.num_envs if self._keeps else 0
+        return len(self._steps) * self.num_envs
 
     def take_transitions(self) -> Transitions:
         """Every transition kept since the last call (see ``capacity``), and forget them."""
