@@ -1,0 +1,1 @@
+"""What the trust-region family shares: natural-gradient pieces and KL diagnostics."""
