@@ -121,6 +121,25 @@ def test_kfac_step_is_clipped_to_the_kl_bound_and_parameters_outside_layers_keep
         th.testing.assert_close(step, -scale * directions[param])
 
 
+def test_kfac_fits_a_small_conv_net_by_its_own_gaussian_fisher():
+    th.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 3 * 3, 2))
+    images, targets = th.randn(64, 1, 7, 7), th.randn(64, 2)
+    optimizer = KFAC(model, lr=0.1, kl_clip=1.0, eigen_update_interval=1)
+    losses = []
+    for _ in range(30):
+        with optimizer.recording():
+            outputs = model(images)
+        optimizer.update_curvature(_gaussian_fisher_loss(outputs))
+        loss = 0.5 * ((outputs - targets) ** 2).sum(dim=1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert set(optimizer.layers) == {model[0], model[3]}
+    assert losses[-1] < 0.5 * losses[0]
+
+
 def test_kfac_state_round_trips_through_a_state_dict():
     th.manual_seed(0)
     layer = nn.Linear(3, 2)

@@ -52,7 +52,9 @@ class KFAC(th.optim.Optimizer):
                              f"stat_decay={stat_decay}, kl_clip={kl_clip}")
         super().__init__(model.parameters(), dict(lr=lr, momentum=momentum, damping=damping, stat_decay=stat_decay,
                                                  kl_clip=kl_clip, eigen_update_interval=eigen_update_interval))
-        self.layers = [module for module in model.modules() if isinstance(module, (nn.Linear, nn.Conv2d))]
+        # Grouped convolutions have no single Kronecker factorisation here: they keep plain gradients.
+        self.layers = [module for module in model.modules()
+                       if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1)]
         self._recording = False
         self._recorded: dict[nn.Module, tuple[th.Tensor, th.Tensor]] = {}
         self._eigen: dict[nn.Module, tuple[th.Tensor, ...]] = {}
@@ -113,7 +115,7 @@ class KFAC(th.optim.Optimizer):
     def natural_gradients(self) -> dict[nn.Parameter, th.Tensor]:
         """Each parameter's gradient, preconditioned by its layer's ``(G (x) A + damping I)^-1``."""
         group = self.param_groups[0]
-        directions = {param: param.grad for group in self.param_groups for param in group["params"]
+        directions = {param: param.grad for param_group in self.param_groups for param in param_group["params"]
                       if param.grad is not None}
         refresh = self._steps % group["eigen_update_interval"] == 0
         for layer in self.layers:
