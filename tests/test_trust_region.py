@@ -222,7 +222,7 @@ LEARNING_CASES = {
     "npg": (NPG, dict(n_steps=512, batch_size=512, gae_lambda=0.98, n_critic_updates=20), 2, 40_000),
     "acktr": (ACKTR, dict(n_steps=32, ent_coef=0.0), 8, 40_000),
     "ppo_kl": (PPOKL, dict(n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
-                           learning_rate=1e-3), 8, 30_000),
+                           learning_rate=1e-3), 8, 40_000),
 }
 
 
