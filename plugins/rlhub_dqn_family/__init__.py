@@ -1,18 +1,32 @@
-"""The DQN family (issue 18, in progress): one implementation, :class:`~rlhub_dqn_family.rainbow.RainbowDQN`,
-whose presets (:mod:`.presets`: ``DoubleDQN``, ``DuelingDQN``, ``PrioritizedDQN``, ``C51``, ``Rainbow``)
-turn its components on, and prioritized experience replay.
+"""Built-in plugin: the DQN family (issue 18, in progress).
 
-:class:`~rlhub_dqn_family.common.prioritized_replay.PrioritizedReplayBuffer` is a drop-in
-``replay_buffer_class`` for SB3's DQN, QR-DQN, SAC, TD3 and DDPG; attach
+One implementation, :class:`~rlhub_dqn_family.rainbow.RainbowDQN` (Double, Dueling, prioritized,
+n-step, noisy and distributional DQN as options), whose presets in :mod:`.presets` are the family's
+algorithm ids. :class:`~rlhub_dqn_family.common.prioritized_replay.PrioritizedReplayBuffer` is also a
+drop-in ``replay_buffer_class`` for SB3's DQN, QR-DQN, SAC, TD3 and DDPG: attach
 :class:`~rlhub_dqn_family.common.priority_updates.PrioritizedReplayCallback` to ``learn`` (or build
-:class:`~rlhub_dqn_family.common.priority_updates.PriorityUpdates`) so their TD errors set the
-priorities and importance weights scale their critic gradients. Not yet an rlhub plugin (no entry
-point): its registration, zoo configs and benchmark come with the rest of the issue.
+:class:`~rlhub_dqn_family.common.priority_updates.PriorityUpdates`) so that their TD errors set the
+priorities and importance weights scale their critic gradients. The hook implementation names
+classes by import path, so listing algorithms imports no torch.
 """
 
-from rlhub_dqn_family.common.prioritized_replay import PrioritizedReplayBuffer, PrioritizedReplayBufferSamples
-from rlhub_dqn_family.common.priority_updates import PrioritizedReplayCallback, PriorityUpdates
-from rlhub_dqn_family.common.sum_tree import SumTree
+from __future__ import annotations
 
-__all__ = ["PrioritizedReplayBuffer", "PrioritizedReplayBufferSamples", "PrioritizedReplayCallback", "PriorityUpdates",
-           "SumTree"]
+from rlhub.hookspecs import hookimpl
+from rlhub.spec import AlgorithmSpec
+
+_PRESETS = "rlhub_dqn_family.presets"
+
+
+@hookimpl
+def rlhub_algorithms() -> list[AlgorithmSpec]:
+    def spec(algo_id: str, class_name: str, summary: str) -> AlgorithmSpec:
+        return AlgorithmSpec(algo_id, f"{_PRESETS}:{class_name}", ("Discrete",), kind="off-policy", summary=summary)
+
+    return [
+        spec("double_dqn", "DoubleDQN", "Double DQN: the online network picks the next action, the target values it"),
+        spec("dueling_dqn", "DuelingDQN", "Dueling DQN: value and advantage streams (with Double DQN targets)"),
+        spec("per_dqn", "PrioritizedDQN", "DQN with prioritized experience replay (sum tree, importance weights)"),
+        spec("c51", "C51", "C51: a categorical distribution over 51 returns"),
+        spec("rainbow", "Rainbow", "Rainbow: Double, Dueling, prioritized, 3-step, noisy and distributional DQN"),
+    ]
