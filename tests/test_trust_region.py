@@ -208,10 +208,10 @@ def test_ppo_kl_doubles_or_halves_the_penalty_around_the_target(target_kl, facto
     assert model.kl_coef == pytest.approx(factor ** 3)
 
 
-def test_ppo_kl_with_clipping_optional_trains_and_reloads_its_penalty(tmp_path):
+def test_ppo_kl_with_clipping_and_gsde_trains_and_reloads_its_penalty(tmp_path):
     env = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
     model = PPOKL("MlpPolicy", env, n_steps=64, batch_size=64, n_epochs=2, clip_range=0.2, target_kl=1e-9,
-                  seed=0, device="cpu")
+                  use_sde=True, sde_sample_freq=4, seed=0, device="cpu")
     model.learn(256)
     model.save(tmp_path / "model")
     assert PPOKL.load(tmp_path / "model", device="cpu").kl_coef == model.kl_coef == 4.0

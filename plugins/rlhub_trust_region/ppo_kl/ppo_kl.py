@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -147,8 +146,10 @@ class PPOKL(OnPolicyAlgorithm):
         super()._setup_model()
         if self.clip_range is not None:
             self.clip_range = FloatSchedule(self.clip_range)
-        # The policy before each update, whose action distributions the penalty compares with.
-        self._old_policy = copy.deepcopy(self.policy)
+        # The policy before each update, whose action distributions the penalty compares with; built
+        # as the policy was (a deep copy fails on gSDE's non-leaf tensors).
+        self._old_policy = self.policy_class(self.observation_space, self.action_space, self.lr_schedule,
+                                             use_sde=self.use_sde, **self.policy_kwargs).to(self.device)
         self._old_policy.set_training_mode(False)
 
     def _excluded_save_params(self) -> list[str]:
