@@ -512,8 +512,14 @@ def make_action_noise(noise: tuple[str, float] | None, action_space: Any) -> Any
 
 def expand_import_path(path: str) -> str:
     """``path`` as a full dotted path: the RL Zoo's short names and aliases (``nn.ReLU``,
-    ``HerReplayBuffer``) expanded, ``module:Name`` written ``module.Name``."""
-    path = _SHORT_NAMES.get(path, path)
+    ``HerReplayBuffer``) and plugins' short names (``rlhub_class_aliases``) expanded, ``module:Name``
+    written ``module.Name``."""
+    if path in _SHORT_NAMES:
+        path = _SHORT_NAMES[path]
+    elif "." not in path and ":" not in path:
+        from rlhub.registry import class_aliases
+
+        path = class_aliases().get(path, path)
     head, _, rest = path.replace(":", ".").partition(".")
     return f"{_ALIASES[head]}.{rest}" if head in _ALIASES and rest else path.replace(":", ".")
 

@@ -215,7 +215,9 @@ def train(options: TrainOptions) -> TrainResult:
         if trained_model is not None:
             manifest = _link_to_parent(manifest, run_dir, trained_model, model.num_timesteps)
             _load_replay_buffer(model, trained_model, options)
-        callbacks = _callbacks(config, options, run_dir, env)
+        from rlhub.registry import training_callbacks
+
+        callbacks = [*training_callbacks(model), *_callbacks(config, options, run_dir, env)]
     except BaseException:
         # Nothing was learned yet: leave no half-made folder for `enjoy` to pick as the latest run.
         if env is not None:

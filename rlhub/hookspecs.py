@@ -16,7 +16,7 @@ listing algorithms never imports torch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -53,4 +53,23 @@ def rlhub_zoo_config_dirs() -> list[Path]:
 
     rlhub's own ``zoo_configs`` come first; a plugin's directories are searched after them, so a
     plugin ships defaults for its algorithms without touching rlhub.
+    """
+
+
+@hookspec
+def rlhub_class_aliases() -> dict[str, str]:
+    """Return short names a zoo config may use for classes this plugin ships, mapped to import paths.
+
+    As the RL Zoo's files write ``replay_buffer_class: HerReplayBuffer``, a plugin's
+    ``{"PrioritizedReplayBuffer": "my_plugin.buffers.PrioritizedReplayBuffer"}`` lets a config write
+    ``replay_buffer_class: PrioritizedReplayBuffer``. SB3's own short names take precedence.
+    """
+
+
+@hookspec
+def rlhub_training_callbacks(model: Any) -> list[Any]:
+    """Return SB3 callbacks to add to a training run of ``model`` (built, not yet learning).
+
+    For what a plugin's class needs during any algorithm's training, e.g. a replay buffer class it
+    ships that must read the algorithm's losses. Return ``[]`` for a model the plugin has nothing for.
     """

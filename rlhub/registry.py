@@ -105,8 +105,24 @@ def zoo_config_dirs() -> list[Path]:
     return dirs
 
 
+@lru_cache(maxsize=1)
+def class_aliases() -> dict[str, str]:
+    """The short class names plugins give zoo configs (``rlhub_class_aliases``), first plugin first."""
+    aliases: dict[str, str] = {}
+    for plugin_aliases in reversed(get_plugin_manager().hook.rlhub_class_aliases()):
+        aliases.update(plugin_aliases or {})
+    return aliases
+
+
+def training_callbacks(model: Any) -> list[Any]:
+    """The callbacks plugins add to a training run of ``model`` (``rlhub_training_callbacks``)."""
+    return [callback for callbacks in get_plugin_manager().hook.rlhub_training_callbacks(model=model)
+            for callback in callbacks or ()]
+
+
 def reset() -> None:
     """Forget the loaded plugins and the algorithms they registered; the next lookup loads them again
     (after a test changes RLHUB_PLUGINS or installs a plugin)."""
     plugins.reset()
     _algorithms.cache_clear()
+    class_aliases.cache_clear()

@@ -1,5 +1,6 @@
 """The plugin manager, the registry and a third-party plugin distribution."""
 
+import importlib
 import inspect
 import json
 import os
@@ -120,9 +121,41 @@ def check_rlhub_register_envs(fake_plugins, tmp_path):
         gym.registry.pop("rlhub-test/Registered-v0", None)
 
 
+def check_rlhub_class_aliases(fake_plugins, tmp_path):
+    from rlhub.config import resolve_dotted
+
+    aliases = {"MyBuffer": "stable_baselines3.common.buffers.ReplayBuffer", "ReplayBuffer": "builtins.dict"}
+    fake_plugins(aliases=plugin_module("rlhub_test_aliases", rlhub_class_aliases=lambda: aliases))
+    assert resolve_dotted("MyBuffer").__name__ == "ReplayBuffer"
+    assert resolve_dotted("ReplayBuffer").__module__ == "stable_baselines3.common.buffers"  # SB3's names win
+
+
+def check_rlhub_training_callbacks(fake_plugins, tmp_path):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from rlhub.experiment import TrainOptions, train
+
+    class CountSteps(BaseCallback):
+        calls = 0
+
+        def _on_step(self):
+            CountSteps.calls += 1
+            return True
+
+    def callbacks(model):
+        return [CountSteps()] if model.__class__.__name__ == "PPO" else []
+
+    fake_plugins(sb3=importlib.import_module("rlhub_sb3"),
+                 hooked=plugin_module("rlhub_test_callbacks", rlhub_training_callbacks=callbacks))
+    train(TrainOptions("ppo", "CartPole-v1", n_timesteps=64, log_folder=tmp_path, eval_freq=-1,
+                       hyperparams={"n_steps": 32, "n_envs": 1}))
+    assert CountSteps.calls == 64
+
+
 #: What each hook does, checked through a plugin that implements it: a new hook needs an entry here.
 HOOK_CHECKS = {"rlhub_algorithms": check_rlhub_algorithms, "rlhub_zoo_config_dirs": check_rlhub_zoo_config_dirs,
-               "rlhub_register_envs": check_rlhub_register_envs}
+               "rlhub_register_envs": check_rlhub_register_envs, "rlhub_class_aliases": check_rlhub_class_aliases,
+               "rlhub_training_callbacks": check_rlhub_training_callbacks}
 
 
 @pytest.mark.parametrize("hook_name", HOOK_NAMES)

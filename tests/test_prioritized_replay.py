@@ -132,3 +132,15 @@ def test_critics_get_weighted_gradients_and_their_mean_td_error_as_priority(algo
     model.critic.zero_grad()
     model.critic(batch.observations, model.actor(batch.observations))[0].sum().backward()
     np.testing.assert_allclose(model.replay_buffer.tree[batch.leaves], (td_errors + 1e-6) ** 0.6, rtol=1e-5)
+
+
+def test_rlhub_train_with_the_short_name_feeds_the_buffer_the_algorithms_td_errors(tmp_path):
+    from rlhub.experiment import TrainOptions, train
+
+    result = train(TrainOptions("sac", "Pendulum-v1", n_timesteps=300, log_folder=tmp_path, eval_freq=-1, seed=0,
+                                hyperparams={"replay_buffer_class": "PrioritizedReplayBuffer", "learning_starts": 100,
+                                             "buffer_size": 1000, "policy_kwargs": "dict(net_arch=[16])"}))
+    buffer = result.model.replay_buffer
+    assert isinstance(buffer, PrioritizedReplayBuffer)
+    assert len(np.unique(buffer.tree[np.arange(300)])) > 100  # 200 train steps' TD errors, not the initial priority
+    assert buffer.beta == pytest.approx(1.0, abs=0.01)  # annealed with the run's progress

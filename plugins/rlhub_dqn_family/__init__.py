@@ -7,7 +7,9 @@ drop-in ``replay_buffer_class`` for SB3's DQN, QR-DQN, SAC, TD3 and DDPG: attach
 :class:`~rlhub_dqn_family.common.priority_updates.PrioritizedReplayCallback` to ``learn`` (or build
 :class:`~rlhub_dqn_family.common.priority_updates.PriorityUpdates`) so that their TD errors set the
 priorities and importance weights scale their critic gradients. The hook implementation names
-classes by import path, so listing algorithms imports no torch.
+classes by import path, so listing algorithms imports no torch. Through rlhub, a zoo config's
+``replay_buffer_class: PrioritizedReplayBuffer`` is enough: the plugin's ``rlhub_training_callbacks``
+attaches the priority updates.
 """
 
 from __future__ import annotations
@@ -30,3 +32,18 @@ def rlhub_algorithms() -> list[AlgorithmSpec]:
         spec("c51", "C51", "C51: a categorical distribution over 51 returns"),
         spec("rainbow", "Rainbow", "Rainbow: Double, Dueling, prioritized, 3-step, noisy and distributional DQN"),
     ]
+
+
+@hookimpl
+def rlhub_class_aliases() -> dict[str, str]:
+    return {"PrioritizedReplayBuffer": "rlhub_dqn_family.common.prioritized_replay.PrioritizedReplayBuffer"}
+
+
+@hookimpl
+def rlhub_training_callbacks(model) -> list:
+    """SB3's DQN, QR-DQN, SAC, TD3 and DDPG with a PrioritizedReplayBuffer get their TD errors fed to it."""
+    if type(getattr(model, "replay_buffer", None)).__name__ != "PrioritizedReplayBuffer":
+        return []  # decided without importing torch for every other run
+    from rlhub_dqn_family.common.priority_updates import PrioritizedReplayCallback, has_loss_shape
+
+    return [PrioritizedReplayCallback()] if has_loss_shape(model) else []

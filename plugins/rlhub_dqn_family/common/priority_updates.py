@@ -48,6 +48,11 @@ LOSS_SHAPES = {
 }
 
 
+def has_loss_shape(model) -> bool:
+    """Whether :class:`PriorityUpdates` knows ``model``'s loss (an algorithm of its own updates priorities itself)."""
+    return any(cls.__name__ in LOSS_SHAPES for cls in type(model).__mro__)
+
+
 def loss_shape(model) -> LossShape:
     for cls in type(model).__mro__:
         if cls.__name__ in LOSS_SHAPES:
