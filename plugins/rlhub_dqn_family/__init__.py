@@ -18,6 +18,7 @@ from rlhub.hookspecs import hookimpl
 from rlhub.spec import AlgorithmSpec
 
 _PRESETS = "rlhub_dqn_family.presets"
+DISCRETE_PENDULUM = "rlhub/DiscretePendulum-v1"
 
 
 @hookimpl
@@ -47,3 +48,12 @@ def rlhub_training_callbacks(model) -> list:
     from rlhub_dqn_family.common.priority_updates import PrioritizedReplayCallback, has_loss_shape
 
     return [PrioritizedReplayCallback()] if has_loss_shape(model) else []
+
+
+@hookimpl
+def rlhub_register_envs() -> None:
+    import gymnasium as gym
+
+    if DISCRETE_PENDULUM not in gym.registry:
+        # The time limit is Pendulum-v1's own, inside; gymnasium adds none of its own here.
+        gym.register(DISCRETE_PENDULUM, entry_point="rlhub_dqn_family.envs:make_discrete_pendulum")
