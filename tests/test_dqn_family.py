@@ -102,3 +102,20 @@ def test_prioritized_rainbow_updates_priorities_from_its_losses_and_round_trips(
 def test_invalid_atoms_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="n_atoms must be 1"):
         RainbowDQN("MlpPolicy", "CartPole-v1", n_atoms=2, device="cpu")
+
+
+def test_discrete_pendulum_maps_its_11_actions_onto_the_torque_range():
+    import gymnasium as gym
+    from rlhub.envs import ensure_registered
+
+    env = gym.make(ensure_registered("rlhub/DiscretePendulum-v1"))
+    assert env.action_space == gym.spaces.Discrete(11)
+    torques = [float(env.get_wrapper_attr("action")(action)[0]) for action in range(11)]
+    np.testing.assert_allclose(torques, np.linspace(-2.0, 2.0, 11), atol=1e-6)
+    env.reset(seed=0)
+    steps = 0
+    while True:
+        steps += 1
+        if any(env.step(10)[2:4]):
+            break
+    assert steps == 200  # Pendulum's own time limit
