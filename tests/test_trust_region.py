@@ -157,6 +157,8 @@ def test_kfac_state_round_trips_through_a_state_dict():
 def test_kfac_refuses_settings_out_of_range():
     with pytest.raises(ValueError, match="damping > 0"):
         KFAC(nn.Linear(2, 2), damping=0.0)
+    with pytest.raises(ValueError, match="eigen_update_interval >= 1"):
+        KFAC(nn.Linear(2, 2), eigen_update_interval=0)
 
 
 def test_fisher_vector_product_matches_the_dense_fisher_of_a_categorical_policy():

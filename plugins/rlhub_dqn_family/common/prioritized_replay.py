@@ -131,6 +131,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def _gather(self, positions: np.ndarray, env_indices: np.ndarray, env: VecNormalize | None) -> tuple:
         """The transitions at ``(positions, env_indices)``: n-step rewards up to the first episode end
         (or the newest step, whose successor is not stored yet), and the observation that ends them."""
+        # Not SB3's NStepReplayBuffer._get_samples: it draws the env of each sample itself, where here
+        # the sum tree has chosen each (step, env) leaf.
         steps = np.arange(self.n_steps)
         sequence = (positions[:, None] + steps) % self.buffer_size  # [batch, n_steps]
         ends = self.dones[sequence, env_indices[:, None]].astype(bool)

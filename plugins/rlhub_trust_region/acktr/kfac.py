@@ -46,10 +46,12 @@ class KFAC(th.optim.Optimizer):
 
     def __init__(self, model: nn.Module, lr: float = 0.25, momentum: float = 0.9, damping: float = 1e-2,
                  stat_decay: float = 0.99, kl_clip: float = 1e-3, eigen_update_interval: int = 10) -> None:
-        if lr < 0 or damping <= 0 or not 0 <= momentum < 1 or not 0 <= stat_decay < 1 or kl_clip <= 0:
-            raise ValueError(f"KFAC needs lr >= 0, damping > 0, 0 <= momentum < 1, 0 <= stat_decay < 1 and "
-                             f"kl_clip > 0; got lr={lr}, damping={damping}, momentum={momentum}, "
-                             f"stat_decay={stat_decay}, kl_clip={kl_clip}")
+        if (lr < 0 or damping <= 0 or not 0 <= momentum < 1 or not 0 <= stat_decay < 1 or kl_clip <= 0
+                or eigen_update_interval < 1):
+            raise ValueError(f"KFAC needs lr >= 0, damping > 0, 0 <= momentum < 1, 0 <= stat_decay < 1, "
+                             f"kl_clip > 0 and eigen_update_interval >= 1; got lr={lr}, damping={damping}, "
+                             f"momentum={momentum}, stat_decay={stat_decay}, kl_clip={kl_clip}, "
+                             f"eigen_update_interval={eigen_update_interval}")
         super().__init__(model.parameters(), dict(lr=lr, momentum=momentum, damping=damping, stat_decay=stat_decay,
                                                  kl_clip=kl_clip, eigen_update_interval=eigen_update_interval))
         # Grouped convolutions have no single Kronecker factorisation here: they keep plain gradients.
