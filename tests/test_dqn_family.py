@@ -106,6 +106,7 @@ def test_invalid_atoms_are_refused_with_the_reason():
 
 def test_discrete_pendulum_maps_its_11_actions_onto_the_torque_range():
     import gymnasium as gym
+
     from rlhub.envs import ensure_registered
 
     env = gym.make(ensure_registered("rlhub/DiscretePendulum-v1"))
