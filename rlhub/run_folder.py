@@ -256,8 +256,17 @@ def new_run_dir(log_folder: str | Path, algo_id: str, env_id: str) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         _check_free_space(parent)
-        run_dir = parent / f"{env_name(env_id)}_{_latest_id(parent, env_id) + 1}"
-        run_dir.mkdir()
+        # Runs started at once in one log folder (seeds launched in parallel) race for the next
+        # id: the loser takes the one after.
+        for _ in range(100):
+            run_dir = parent / f"{env_name(env_id)}_{_latest_id(parent, env_id) + 1}"
+            try:
+                run_dir.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise OSError(errno.EEXIST, "100 runs were being created there at once")
     except OSError as error:
         raise RunFolderError(f"cannot make a run folder in {log_folder}: {_why_unwritable(parent, error)}. "
                              "Choose a log folder you can write to with -f") from None

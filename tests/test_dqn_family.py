@@ -120,3 +120,32 @@ def test_discrete_pendulum_maps_its_11_actions_onto_the_torque_range():
         if any(env.step(10)[2:4]):
             break
     assert steps == 200  # Pendulum's own time limit
+
+
+def test_rainbow_atari_section_is_the_papers_and_puts_noisy_streams_on_the_nature_cnn(monkeypatch):
+    from pathlib import Path
+
+    import gymnasium as gym
+    from gymnasium.envs.registration import EnvSpec
+    from stable_baselines3.common.envs import FakeImageEnv
+    from stable_baselines3.common.torch_layers import NatureCNN
+
+    from rlhub.config import find_config_file, load_zoo_config
+
+    monkeypatch.setitem(gym.registry, "Pongish-v4", EnvSpec("Pongish-v4", entry_point="ale_py.env:AtariEnv"))
+    path = find_config_file("rainbow", [Path(__file__).parents[1] / "zoo_configs"])
+    config = load_zoo_config("rainbow", "Pongish-v4", Rainbow, conf_file=path)
+    hyperparams = config.hyperparams
+    assert (config.section, config.policy, config.frame_stack) == ("atari", "CnnPolicy", 4)
+    assert (hyperparams["learning_rate"], hyperparams["target_update_interval"], hyperparams["learning_starts"],
+            hyperparams["v_min"], hyperparams["v_max"]) == (6.25e-5, 8000, 20000, -10.0, 10.0)
+    assert hyperparams["policy_kwargs"] == {"optimizer_kwargs": {"eps": 1.5e-4}}
+
+    small = {**hyperparams, "buffer_size": 200, "learning_starts": 50, "batch_size": 8}
+    model = Rainbow(config.policy, FakeImageEnv(screen_height=36, screen_width=36, n_channels=4), seed=0,
+                    device="cpu", **small)
+    model.learn(120)
+    assert isinstance(model.q_net.features_extractor, NatureCNN)
+    assert model.policy.optimizer.defaults["eps"] == 1.5e-4 and model.exploration_rate == 0.0
+    noisy = [type(layer).__name__ for layer in model.q_net.modules() if isinstance(layer, NoisyLinear)]
+    assert len(noisy) == 2 and model._n_updates > 0  # one noisy layer per dueling stream

@@ -250,3 +250,20 @@ def test_manifest_type_checks_the_lineage_fields(tmp_path):
     data = {"algo_id": "ppo", "env_id": "CartPole-v1", "model_file": "CartPole-v1.zip"}
     (tmp_path / "rlhub.json").write_text(json.dumps(data))
     assert (Manifest.read(tmp_path).parent_run, Manifest.read(tmp_path).initial_timesteps) == (None, 0)
+
+
+def test_runs_started_at_once_in_one_log_folder_get_their_own_folders(tmp_path, monkeypatch):
+    import rlhub.run_folder as run_folder
+
+    latest_id = run_folder._latest_id
+    (tmp_path / "ppo").mkdir()
+
+    def racing_latest_id(parent, env_id):  # another run takes the id between the scan and the mkdir
+        found = latest_id(parent, env_id)
+        (parent / f"CartPole-v1_{found + 1}").mkdir(exist_ok=True)
+        monkeypatch.setattr(run_folder, "_latest_id", latest_id)
+        return found
+
+    monkeypatch.setattr(run_folder, "_latest_id", racing_latest_id)
+    assert run_folder.new_run_dir(tmp_path, "ppo", "CartPole-v1") == tmp_path / "ppo" / "CartPole-v1_2"
+    assert sorted(path.name for path in (tmp_path / "ppo").iterdir()) == ["CartPole-v1_1", "CartPole-v1_2"]
