@@ -127,6 +127,11 @@ def main() -> None:
 @click.option("--dataset", default=None,
               help="An offline algorithm's dataset, or an imitation algorithm's demonstrations: a Minari id (in "
                    "$MINARI_DATASETS_PATH or ~/.minari/datasets) or a dataset folder; overrides the config's dataset.")
+@click.option("--n-workers", type=click.IntRange(min=1), default=None,
+              help="Rollout workers of a distributed algorithm (its n_workers hyperparameter).")
+@click.option("--ray-address", default=None,
+              help="A Ray cluster for a distributed algorithm's workers (default: $RAY_ADDRESS, else a local "
+                   "Ray instance started and stopped with the run).")
 @click.option("-q", "--quiet", is_flag=True, help="No evaluation lines (the progress bar stays).")
 @click.option("-v", "--verbose", is_flag=True, help="SB3's log tables too (thousands of lines on a long run).")
 def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...],

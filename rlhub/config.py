@@ -53,6 +53,7 @@ TRAIN_OPTIONS = {
     "verbose": "-q/--quiet or -v/--verbose",
     "device": "--device",
     "tensorboard_log": "-tb/--tensorboard-log",
+    "env_factory": "nothing: rlhub train gives it to algorithms that make their env elsewhere (remote workers)",
 }
 
 #: Policy constructor arguments every SB3 algorithm passes itself, so ``policy_kwargs`` may not.

@@ -186,6 +186,7 @@ def make_vec_env(
     monitor_dir: str | Path | None = None,
     monitor_kwargs: dict[str, Any] | None = None,
     render_mode: str | None = None,
+    start_index: int = 0,
 ) -> Any:
     """Build a vectorised, monitored environment as the run's config describes it.
 
@@ -193,6 +194,8 @@ def make_vec_env(
     :param vec_normalize_path: saved ``VecNormalize`` statistics to load (enjoy, evaluation)
     :param training: False freezes normalisation statistics and reports raw rewards
     :param monitor_kwargs: keyword arguments of SB3's ``Monitor`` (``info_keywords``, ...)
+    :param start_index: the first env's rank: its monitor file's number and seed offset (envs built
+        elsewhere, e.g. by remote workers, write beside the others instead of over them)
     """
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.vec_env import (
@@ -238,6 +241,7 @@ def make_vec_env(
             monitor_kwargs=monitor_kwargs,
             wrapper_class=wrapper,
             vec_env_cls=SubprocVecEnv if subproc else DummyVecEnv,
+            start_index=start_index,
         )
     except gym.error.DependencyNotInstalled as error:
         raise _missing_dependency(gym_id, error) from error

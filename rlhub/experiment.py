@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rlhub import registry, trust
-from rlhub.config import ConfigError, ZooConfig, load_zoo_config, make_action_noise
+from rlhub.config import ConfigError, ZooConfig, constructor_parameters, load_zoo_config, make_action_noise
 from rlhub.envs import make_vec_env
 from rlhub.run_folder import (
     BEST_VEC_NORMALIZE_NAME,
@@ -78,6 +78,10 @@ class TrainOptions:
     verbose: int = 1
     #: torch threads; small policy networks train fastest on one CPU thread (<= 0: torch's default)
     num_threads: int = 1
+    #: a distributed algorithm's rollout workers and the Ray cluster they run on (its hyperparameters
+    #: ``n_workers`` and ``ray_address``)
+    n_workers: int | None = None
+    ray_address: str | None = None
 
 
 @dataclass
@@ -140,6 +144,8 @@ def _overrides(options: TrainOptions) -> tuple[dict[str, Any], dict[str, str]]:
     origins = dict.fromkeys(overrides, "--hyperparams")
     for key, option, value in (("n_timesteps", "-n/--n-timesteps", options.n_timesteps),
                                ("n_envs", "--n-envs", options.n_envs),
+                               ("n_workers", "--n-workers", options.n_workers),
+                               ("ray_address", "--ray-address", options.ray_address),
                                ("dataset", "--dataset", None if options.dataset is None else str(options.dataset))):
         if value is not None:
             overrides[key], origins[key] = value, option
@@ -175,7 +181,8 @@ def validate_options(options: TrainOptions) -> tuple[Any, ZooConfig, type]:
 
 
 def build_env(config: ZooConfig, options: TrainOptions, *, n_envs: int, monitor_dir: Path | None,
-              training: bool = True, seed: int | None = None, vec_normalize_path: Path | None = None) -> Any:
+              training: bool = True, seed: int | None = None, vec_normalize_path: Path | None = None,
+              start_index: int = 0) -> Any:
     return make_vec_env(
         config.env_id,
         n_envs=n_envs,
@@ -190,7 +197,24 @@ def build_env(config: ZooConfig, options: TrainOptions, *, n_envs: int, monitor_
         vec_normalize_path=vec_normalize_path,
         training=training,
         monitor_dir=monitor_dir,
+        start_index=start_index,
     )
+
+
+@dataclass(frozen=True)
+class EnvFactory:
+    """More copies of a run's training env, made as the first was: what ``rlhub train`` gives an
+    algorithm that takes ``env_factory`` (one whose workers step envs in other processes or machines).
+    It holds the config, not an env, so it pickles to wherever the workers run."""
+
+    config: ZooConfig
+    options: TrainOptions
+    monitor_dir: Path | None
+
+    def __call__(self, n_envs: int, seed: int | None = None, start_index: int = 0) -> Any:
+        """``n_envs`` envs, the first of rank ``start_index`` (its monitor file and seed offset)."""
+        return build_env(self.config, self.options, n_envs=n_envs, monitor_dir=self.monitor_dir, seed=seed,
+                         start_index=start_index)
 
 
 def train(options: TrainOptions) -> TrainResult:
@@ -284,6 +308,8 @@ def _build(spec: Any, config: ZooConfig, algo_class: type, options: TrainOptions
         hyperparams["action_noise"] = make_action_noise(config.noise, env.action_space)
     if offline_data is not None:
         hyperparams["dataset"] = offline_data  # read once, here; the algorithm never reads the id again
+    if "env_factory" in constructor_parameters(algo_class):
+        hyperparams["env_factory"] = EnvFactory(config, options, run_dir)
     try:
         if trained_model is not None:
             model = _continue_from(trained_model, trained_stats, unpickle, algo_class, env, config, options,

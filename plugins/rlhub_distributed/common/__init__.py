@@ -1,0 +1,1 @@
+"""What the distributed algorithms share: the Ray session and the rollout workers."""

@@ -1,0 +1,3 @@
+from rlhub_distributed.dppo.dppo import DPPO
+
+__all__ = ["DPPO"]

@@ -1,0 +1,121 @@
+"""Distributed PPO: workers on Ray collect the rollouts, the learner runs SB3's PPO update on them."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.vec_env import VecEnv
+
+from rlhub_distributed.common.distributed import DistributedAlgorithm
+from rlhub_distributed.common.workers import fill_buffer
+
+SelfDPPO = TypeVar("SelfDPPO", bound="DPPO")
+
+
+class DPPO(DistributedAlgorithm, PPO):
+    """
+    Distributed PPO, synchronous: every iteration the learner broadcasts its weights, each of the
+    ``n_workers`` Ray workers steps its ``envs_per_worker`` envs ``n_steps`` times with them, and the
+    gathered batch (``n_steps * n_workers * envs_per_worker`` steps) goes through SB3's own PPO update
+    (:meth:`stable_baselines3.PPO.train`, untouched). A worker that dies is replaced and its rollout
+    taken again; ``workers/lost_steps`` and ``workers/restarts`` count what it cost.
+
+    Paper: Heess et al. (2017), "Emergence of Locomotion Behaviours in Rich Environments",
+    https://arxiv.org/abs/1707.02286 (the workers there send gradients; here they send data, which
+    keeps PPO's minibatch epochs exactly SB3's)
+
+    :param n_workers: Rollout workers (Ray actors, one CPU each)
+    :param envs_per_worker: Envs each worker steps
+    :param ray_address: A Ray cluster to join (None: ``$RAY_ADDRESS``, else a local Ray instance for the run)
+    :param env_factory: Makes a worker's envs, ``(n_envs, seed, start_index) -> VecEnv``; ``rlhub train``
+        passes one that builds them as the run's config says (None: from the env's gymnasium spec)
+
+    The other parameters are :class:`~stable_baselines3.PPO`'s, with ``n_steps`` counted per worker env.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": ActorCriticPolicy,
+                                                             "CnnPolicy": ActorCriticCnnPolicy}
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        target_kl: float | None = None,
+        n_workers: int = 2,
+        envs_per_worker: int = 1,
+        ray_address: str | None = None,
+        env_factory: Any = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        with warnings.catch_warnings():  # PPO checks batch_size against the learner's envs, not the workers'
+            warnings.filterwarnings("ignore", message=".*mini-batch size.*")
+            super().__init__(policy, env, learning_rate=learning_rate, n_steps=n_steps, batch_size=batch_size,
+                             n_epochs=n_epochs, gamma=gamma, gae_lambda=gae_lambda, clip_range=clip_range,
+                             clip_range_vf=clip_range_vf, normalize_advantage=normalize_advantage,
+                             ent_coef=ent_coef, vf_coef=vf_coef, max_grad_norm=max_grad_norm, target_kl=target_kl,
+                             stats_window_size=stats_window_size, tensorboard_log=tensorboard_log,
+                             policy_kwargs=policy_kwargs, verbose=verbose, seed=seed, device=device,
+                             _init_setup_model=False)
+        self._set_up_workers(n_workers, envs_per_worker, ray_address, env_factory)
+        self._check_env(self.env)
+        if self.n_steps * self.worker_envs < batch_size:
+            raise ValueError(f"batch_size {batch_size} is larger than a rollout: n_steps * n_workers * "
+                             f"envs_per_worker = {self.n_steps * self.worker_envs}")
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # The batch is the workers' envs side by side, not the learner's own envs.
+        self.rollout_buffer = RolloutBuffer(self.n_steps, self.observation_space, self.action_space,
+                                            device=self.device, gamma=self.gamma, gae_lambda=self.gae_lambda,
+                                            n_envs=self.worker_envs)
+
+    def collect_rollouts(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer,
+                         n_rollout_steps: int) -> bool:
+        """The workers' rollouts with the current weights, side by side in ``rollout_buffer``."""
+        if self.workers is None:
+            raise RuntimeError("DPPO's envs are stepped by its workers, which learn() starts")
+        callback.on_rollout_start()
+        weights = {name: tensor.detach().cpu() for name, tensor in self.policy.state_dict().items()}
+        rollouts = self.workers.rollouts(weights, n_rollout_steps)
+        fill_buffer(rollout_buffer, rollouts)
+        self.ep_info_buffer.extend(info for rollout in rollouts for info in rollout.episode_infos)
+        self.record_workers([(index, rollout.steps, rollout.seconds) for index, rollout in enumerate(rollouts)])
+        continuing = self.advance(sum(rollout.steps for rollout in rollouts), callback)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return continuing
+
+    def learn(self: SelfDPPO, total_timesteps: int, callback=None, log_interval: int = 1, tb_log_name: str = "DPPO",
+              reset_num_timesteps: bool = True, progress_bar: bool = False) -> SelfDPPO:
+        with self.running_workers():
+            return super().learn(total_timesteps, callback=callback, log_interval=log_interval,
+                                 tb_log_name=tb_log_name, reset_num_timesteps=reset_num_timesteps,
+                                 progress_bar=progress_bar)
+
