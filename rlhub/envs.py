@@ -231,6 +231,8 @@ def make_vec_env(
     subproc = vec_env == "subproc" and n_envs > 1
     if subproc and not multi_agent:  # a worker's import error would be hard to read: surface it in this process
         make_single_env(gym_id, env_kwargs, **make_kwargs).close()
+        # A fresh subprocess has only gymnasium's own ids: it registers the plugins' envs too.
+        env_maker = partial(make_single_env, gym_id)
     try:
         env = sb3_make_vec_env(
             env_maker,

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -180,3 +181,15 @@ def test_an_algorithm_refusing_its_config_is_a_clear_error_and_leaves_no_run_fol
     assert "ppo.yml, env CartPole-v1 (batch_size from --hyperparams, n_timesteps from -n/--n-timesteps)" in output
     assert "AssertionError: `batch_size` must be greater than 1" in output
     assert list((tmp_path / "logs" / "ppo").iterdir()) == []
+
+
+def test_subprocess_envs_of_a_plugin_env_id_are_made_in_fresh_processes(tmp_path):
+    # A subprocess has only gymnasium's ids; rlhub/DiscretePendulum-v1 is registered by a plugin.
+    from rlhub.envs import make_vec_env
+
+    env = make_vec_env("rlhub/DiscretePendulum-v1", n_envs=2, vec_env="subproc", seed=0)
+    try:
+        assert type(env).__name__ == "SubprocVecEnv" and env.reset().shape == (2, 3)
+        assert env.step(np.array([0, 10]))[0].shape == (2, 3)
+    finally:
+        env.close()

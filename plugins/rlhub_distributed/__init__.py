@@ -10,6 +10,8 @@ from __future__ import annotations
 from rlhub.hookspecs import hookimpl
 from rlhub.spec import AlgorithmSpec
 
+SLOW_CARTPOLE = "rlhub/SlowCartPole-v1"
+
 _ACTIONS = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")
 _OBSERVATIONS = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")  # a worker's rollout holds arrays, not dicts
 
@@ -22,3 +24,11 @@ def rlhub_algorithms() -> list[AlgorithmSpec]:
         AlgorithmSpec("dppo", "rlhub_distributed.dppo:DPPO", _ACTIONS, _OBSERVATIONS, kind="on-policy",
                       summary="Distributed PPO: Ray workers collect rollouts, the learner runs PPO's update"),
     ]
+
+
+@hookimpl
+def rlhub_register_envs() -> None:
+    import gymnasium as gym
+
+    if SLOW_CARTPOLE not in gym.registry:  # the time limit is CartPole-v1's own, inside
+        gym.register(SLOW_CARTPOLE, entry_point="rlhub_distributed.envs:make_slow_cartpole")

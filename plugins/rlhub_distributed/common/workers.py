@@ -175,6 +175,7 @@ class WorkerPool:
         self._seed, self._next_rank = seed, first_rank
         self.restarts = 0
         self.lost_steps = 0
+        self.last_overhead = 0.0
         self.workers = [self._start() for _ in range(n_workers)]
         self._wait_until_ready(self.workers)
 
@@ -224,6 +225,7 @@ class WorkerPool:
     def rollouts(self, weights: dict[str, th.Tensor], n_steps: int) -> list[Rollout]:
         """One rollout from every worker with ``weights`` (synchronous); a dead worker's is taken again
         by its replacement."""
+        started = time.perf_counter()
         weights_ref = self.ray.put(weights)
         references = [self.submit(index, "rollout", weights_ref, n_steps) for index in range(len(self))]
         rollouts = []
@@ -231,6 +233,9 @@ class WorkerPool:
             while (rollout := self.result(index, reference, n_steps * self.envs_per_worker)) is None:
                 reference = self.submit(index, "rollout", weights_ref, n_steps)
             rollouts.append(rollout)
+        # What distribution costs: the wait beyond the slowest worker's own stepping (sending the
+        # weights, returning the arrays, Ray's scheduling).
+        self.last_overhead = time.perf_counter() - started - max(rollout.seconds for rollout in rollouts)
         return rollouts
 
     def close(self) -> None:

@@ -107,6 +107,7 @@ class DPPO(DistributedAlgorithm, PPO):
         fill_buffer(rollout_buffer, rollouts)
         self.ep_info_buffer.extend(info for rollout in rollouts for info in rollout.episode_infos)
         self.record_workers([(index, rollout.steps, rollout.seconds) for index, rollout in enumerate(rollouts)])
+        self.logger.record("workers/overhead_ms", 1000 * self.workers.last_overhead)
         continuing = self.advance(sum(rollout.steps for rollout in rollouts), callback)
         callback.update_locals(locals())
         callback.on_rollout_end()
