@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch as th
 from click.testing import CliRunner
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -219,3 +220,42 @@ def test_worker_envs_are_the_learners_envs_remade_from_the_run_config(tmp_path):
     env.close()
     assert sorted(path.name for path in tmp_path.glob("*.monitor.csv")) == ["3.monitor.csv", "4.monitor.csv"]
     assert all(len((tmp_path / name).read_text().splitlines()) == 3 for name in ("3.monitor.csv", "4.monitor.csv"))
+
+
+def test_averaged_gradients_leave_every_worker_with_the_same_new_weights(ray_cluster):
+    from rlhub_distributed.dppo.gradient_averaging import averaged_iteration
+
+    model = DPPO("MlpPolicy", "CartPole-v1", n_workers=2, envs_per_worker=2, n_steps=32, batch_size=32, n_epochs=2,
+                 average_gradients=True, ray_address=ray_cluster, seed=0, device="cpu")
+    weights = {name: tensor.detach().clone() for name, tensor in model.policy.state_dict().items()}
+    settings = dict(learning_rate=1e-3, batch_size=32, n_epochs=2, gamma=0.99, gae_lambda=0.95,
+                    clip_range=model.clip_range, ent_coef=0.0)
+    with model.running_workers() as workers:
+        updates = averaged_iteration(workers, {"policy": weights, "optimizer": model.policy.optimizer.state_dict()},
+                                     32, settings, 1.0)
+    first, second = (update.weights for update in updates)
+    assert not np.array_equal(updates[0].rollout.observations, updates[1].rollout.observations)  # their own data
+    for name, tensor in weights.items():
+        assert th.equal(first[name], second[name]), f"{name}: the workers' weights differ"
+    assert any(not th.equal(first[name], tensor) for name, tensor in weights.items()), "nothing was learned"
+    assert updates[0].logs["train/n_updates"] == updates[1].logs["train/n_updates"] == 2  # SB3 counts epochs
+
+
+def test_a_worker_killed_while_averaging_is_replaced_and_the_iteration_runs_again(ray_cluster, tmp_path, monkeypatch):
+    import rlhub_distributed.dppo.gradient_averaging as averaging
+
+    monkeypatch.setattr(averaging, "BARRIER_TIMEOUT", 3.0)  # the survivor stops waiting for the dead one sooner
+    model = DPPO("MlpPolicy", "CartPole-v1", n_workers=2, envs_per_worker=2, n_steps=64, batch_size=64, n_epochs=1,
+                 average_gradients=True, ray_address=ray_cluster, seed=0, device="cpu", tensorboard_log=str(tmp_path))
+    kill = KillWorker(at_step=600)
+    model.learn(1500, callback=kill)
+    assert kill.killed_pid is not None and model.num_timesteps >= 1500
+    events = EventAccumulator(str(next(tmp_path.rglob("events.out.tfevents.*")).parent))
+    events.Reload()
+    assert events.Scalars("workers/restarts")[-1].value == 1
+    assert events.Scalars("workers/lost_steps")[-1].value == 64 * 2
+
+
+def test_averaged_gradients_refuse_target_kl():
+    with pytest.raises(ValueError, match="target_kl"):
+        DPPO("MlpPolicy", "CartPole-v1", average_gradients=True, target_kl=0.01, device="cpu")

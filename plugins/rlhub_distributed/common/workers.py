@@ -82,12 +82,16 @@ class RolloutWorker:
         th.set_num_threads(1)  # a worker per CPU: more threads would fight over them
         self.env = env_factory(n_envs, seed=seed, start_index=start_index)
         self.policy = policy_class(self.env.observation_space, self.env.action_space, lambda _: 0.0, **policy_kwargs)
-        self.gamma = gamma
+        self.policy_kwargs, self.gamma = policy_kwargs, gamma
         self.last_obs = self.env.reset()
         self.last_episode_starts = np.ones(n_envs, dtype=bool)
 
     def pid(self) -> int:
         return os.getpid()
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(self, *args)``, run here: how an algorithm gives the workers a step of its own."""
+        return function(self, *args)
 
     def rollout(self, weights: dict[str, th.Tensor], n_steps: int) -> Rollout:
         """``n_steps`` steps with ``weights``, as SB3's ``collect_rollouts`` takes them (truncated episodes

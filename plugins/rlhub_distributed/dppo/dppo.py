@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
@@ -14,7 +15,8 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from rlhub_distributed.common.distributed import DistributedAlgorithm
-from rlhub_distributed.common.workers import fill_buffer
+from rlhub_distributed.common.workers import Rollout, fill_buffer
+from rlhub_distributed.dppo.gradient_averaging import averaged_iteration
 
 SelfDPPO = TypeVar("SelfDPPO", bound="DPPO")
 
@@ -31,6 +33,9 @@ class DPPO(DistributedAlgorithm, PPO):
     https://arxiv.org/abs/1707.02286 (the workers there send gradients; here they send data, which
     keeps PPO's minibatch epochs exactly SB3's)
 
+    :param average_gradients: Run the update on the workers instead: each runs PPO's update on its own
+        rollout, every minibatch step applying the mean of all workers' gradients (the paper's scheme;
+        ``batch_size`` is then per worker); ``train/*`` logs are the workers' means
     :param n_workers: Rollout workers (Ray actors, one CPU each)
     :param envs_per_worker: Envs each worker steps
     :param ray_address: A Ray cluster to join (None: ``$RAY_ADDRESS``, else a local Ray instance for the run)
@@ -60,6 +65,7 @@ class DPPO(DistributedAlgorithm, PPO):
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         target_kl: float | None = None,
+        average_gradients: bool = False,
         n_workers: int = 2,
         envs_per_worker: int = 1,
         ray_address: str | None = None,
@@ -83,9 +89,15 @@ class DPPO(DistributedAlgorithm, PPO):
                              _init_setup_model=False)
         self._set_up_workers(n_workers, envs_per_worker, ray_address, env_factory)
         self._check_env(self.env)
-        if self.n_steps * self.worker_envs < batch_size:
-            raise ValueError(f"batch_size {batch_size} is larger than a rollout: n_steps * n_workers * "
-                             f"envs_per_worker = {self.n_steps * self.worker_envs}")
+        self.average_gradients = average_gradients
+        batch_envs = self.envs_per_worker if average_gradients else self.worker_envs
+        if self.n_steps * batch_envs < batch_size:
+            raise ValueError(f"batch_size {batch_size} is larger than a rollout of "
+                             f"{'a worker' if average_gradients else 'the workers'}: {self.n_steps * batch_envs}")
+        if average_gradients and target_kl is not None:
+            raise ValueError("target_kl stops a worker's update early on its own data, so averaging workers "
+                             "would wait for each other forever: leave one of them out")
+        self._worker_logs: dict[str, float] = {}
         if _init_setup_model:
             self._setup_model()
 
@@ -103,8 +115,11 @@ class DPPO(DistributedAlgorithm, PPO):
             raise RuntimeError("DPPO's envs are stepped by its workers, which learn() starts")
         callback.on_rollout_start()
         weights = {name: tensor.detach().cpu() for name, tensor in self.policy.state_dict().items()}
-        rollouts = self.workers.rollouts(weights, n_rollout_steps)
-        fill_buffer(rollout_buffer, rollouts)
+        if self.average_gradients:
+            rollouts = self._averaged_iteration(weights, n_rollout_steps)
+        else:
+            rollouts = self.workers.rollouts(weights, n_rollout_steps)
+            fill_buffer(rollout_buffer, rollouts)
         self.ep_info_buffer.extend(info for rollout in rollouts for info in rollout.episode_infos)
         self.record_workers([(index, rollout.steps, rollout.seconds) for index, rollout in enumerate(rollouts)])
         self.logger.record("workers/overhead_ms", 1000 * self.workers.last_overhead)
@@ -112,6 +127,29 @@ class DPPO(DistributedAlgorithm, PPO):
         callback.update_locals(locals())
         callback.on_rollout_end()
         return continuing
+
+    def _averaged_iteration(self, weights: dict[str, th.Tensor], n_steps: int) -> list[Rollout]:
+        """The workers' rollouts and averaged update; the learner takes their (common) result."""
+        optimizer_state = self.policy.optimizer.state_dict()
+        settings = dict(learning_rate=self.learning_rate, batch_size=self.batch_size, n_epochs=self.n_epochs,
+                        gamma=self.gamma, gae_lambda=self.gae_lambda, clip_range=self.clip_range,
+                        clip_range_vf=self.clip_range_vf, normalize_advantage=self.normalize_advantage,
+                        ent_coef=self.ent_coef, vf_coef=self.vf_coef, max_grad_norm=self.max_grad_norm)
+        updates = averaged_iteration(self.workers, {"policy": weights, "optimizer": optimizer_state}, n_steps,
+                                     settings, self._current_progress_remaining)
+        self.policy.load_state_dict(updates[0].weights)
+        self.policy.optimizer.load_state_dict(updates[0].optimizer_state)
+        self._worker_logs = {key: float(np.mean([update.logs.get(key, np.nan) for update in updates]))
+                             for key in updates[0].logs}
+        return [update.rollout for update in updates]
+
+    def train(self) -> None:
+        """SB3's PPO update, or, with ``average_gradients``, the record of the workers' update."""
+        if not self.average_gradients:
+            return super().train()
+        for key, value in self._worker_logs.items():
+            self.logger.record(key, value)
+        self._n_updates += self.n_epochs
 
     def learn(self: SelfDPPO, total_timesteps: int, callback=None, log_interval: int = 1, tb_log_name: str = "DPPO",
               reset_num_timesteps: bool = True, progress_bar: bool = False) -> SelfDPPO:
