@@ -191,6 +191,12 @@ def test_more_workers_than_the_cluster_has_cpus_is_a_clear_error(ray_cluster, tm
     assert f"has {CLUSTER_CPUS} CPUs and each of the 3 workers needs one" in output and "Traceback" not in output
 
 
+def test_a_local_run_refuses_more_workers_than_the_machine_can_hold(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    output = run("train", "--algo", "dppo", "--env", "CartPole-v1", "-f", tmp_path, "--n-workers", 10**6, "-q", expect=2)
+    assert "1000000 workers on a machine of" in output and "--ray-address" in output
+
+
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match=r"pip install 'rlhub\[ray\]'"):

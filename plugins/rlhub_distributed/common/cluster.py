@@ -10,6 +10,9 @@ from typing import Any
 from rlhub.config import ConfigError
 from rlhub.envs import MissingDependencyError
 
+#: Workers an embedded Ray instance runs per CPU at most (each steps its envs in a process of its own).
+MAX_LOCAL_WORKERS_PER_CPU = 4
+
 INSTALL_HINT = "pip install 'rlhub[ray]' (or: pip install 'ray>=2.9')"
 
 
@@ -37,6 +40,9 @@ def ray_session(address: str | None, n_workers: int) -> Iterator[Any]:
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     quiet = dict(log_to_driver=False, include_dashboard=False, configure_logging=False)
+    if address is None and n_workers > MAX_LOCAL_WORKERS_PER_CPU * (os.cpu_count() or 1):
+        raise ConfigError(f"{n_workers} workers on a machine of {os.cpu_count()} CPUs would spend their time waiting "
+                          "for one: ask for fewer (--n-workers), or join a cluster with room for them (--ray-address)")
     if address is None:
         # Ray runs its workers at niceness 15, to keep its own daemons responsive; but here the workers
         # are the run's work, and at 15 any other busy process starves them (65 instead of 1,300 steps/s
