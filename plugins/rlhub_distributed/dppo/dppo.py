@@ -101,13 +101,6 @@ class DPPO(DistributedAlgorithm, PPO):
         if _init_setup_model:
             self._setup_model()
 
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        # The batch is the workers' envs side by side, not the learner's own envs.
-        self.rollout_buffer = RolloutBuffer(self.n_steps, self.observation_space, self.action_space,
-                                            device=self.device, gamma=self.gamma, gae_lambda=self.gae_lambda,
-                                            n_envs=self.worker_envs)
-
     def collect_rollouts(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer,
                          n_rollout_steps: int) -> bool:
         """The workers' rollouts with the current weights, side by side in ``rollout_buffer``."""
@@ -153,6 +146,12 @@ class DPPO(DistributedAlgorithm, PPO):
 
     def learn(self: SelfDPPO, total_timesteps: int, callback=None, log_interval: int = 1, tb_log_name: str = "DPPO",
               reset_num_timesteps: bool = True, progress_bar: bool = False) -> SelfDPPO:
+        if not self.average_gradients and self.rollout_buffer.n_envs != self.worker_envs:
+            # The batch is the workers' envs side by side. Made here, not when the agent is built: a
+            # downloaded agent's n_workers must not size memory it never uses.
+            self.rollout_buffer = RolloutBuffer(self.n_steps, self.observation_space, self.action_space,
+                                                device=self.device, gamma=self.gamma, gae_lambda=self.gae_lambda,
+                                                n_envs=self.worker_envs)
         with self.running_workers():
             return super().learn(total_timesteps, callback=callback, log_interval=log_interval,
                                  tb_log_name=tb_log_name, reset_num_timesteps=reset_num_timesteps,
