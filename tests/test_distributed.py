@@ -123,7 +123,8 @@ def _last_scalar(run_dir: Path, tag: str) -> float:
     return events.Scalars(tag)[-1].value
 
 
-@pytest.mark.parametrize("algo_id, budget", [("dppo", 30_000), ("a3c", 30_000)])
+# A3C applies gradients in the order they arrive, so its runs vary even with a seed: a longer budget.
+@pytest.mark.parametrize("algo_id, budget", [("dppo", 30_000), ("a3c", 50_000)])
 def test_learns_cartpole_with_two_workers_on_the_cluster(algo_id, budget, ray_cluster, tmp_path):
     run("train", "--algo", algo_id, "--env", "CartPole-v1", "-n", budget, "--seed", 0, "-f", tmp_path,
         "--ray-address", ray_cluster, "--eval-freq", -1, "-q")
