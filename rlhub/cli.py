@@ -167,6 +167,79 @@ def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], 
 
 
 @main.command()
+@click.option("--algo", "algo_id", required=True, help="Algorithm id (see `rlhub algos`).")
+@click.option("--env", "env_id", required=True, help="Environment id, or module:EnvId.")
+@click.option("-n", "--n-timesteps", type=click.IntRange(min=1), default=None,
+              help="Steps per trial (default: the config's budget).")
+@click.option("--n-trials", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Trials this process runs.")
+@click.option("--max-total-trials", type=click.IntRange(min=1), default=None,
+              help="Stop once the study holds N trials (complete, pruned or running), all workers together.")
+@click.option("--n-jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Trials run at once (threads).")
+@click.option("--timeout", type=float, default=None, help="Start no trial after S seconds.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes"]), default="tpe", show_default=True)
+@click.option("--pruner", type=click.Choice(["median", "halving", "none"]), default="median", show_default=True)
+@click.option("--storage", default=None,
+              help="An Optuna RDB URL (sqlite:///PATH, postgresql://USER@HOST/DB) or a journal file (journal:PATH) "
+                   "that workers share; default: study.db in the study's folder.")
+@click.option("--study-name", default=None, help="Default: ALGO_ENV. The same name resumes the study.")
+@click.option("--n-startup-trials", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Random trials before the sampler models the results and the pruner prunes.")
+@click.option("--n-evaluations", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Evaluations per trial, reported to the pruner.")
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("-f", "--log-folder", default="logs", show_default=True, type=click.Path(file_okay=False),
+              help="The study's folder is <log folder>/tune/<study name>.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seeds the sampler; trial k trains with seed + k.")
+@click.option("--n-envs", type=int, default=None, help="Override the config's number of environments.")
+@click.option("--vec-env", type=click.Choice(["dummy", "subproc"]), default="dummy", show_default=True)
+@click.option("--env-kwargs", cls=MultiValueOption, multiple=True, help="key:value ... for gym.make.")
+@click.option("-params", "--hyperparams", cls=MultiValueOption, multiple=True,
+              help="key:value ... fixed for every trial (the sampler's values win).")
+@click.option("-conf", "--conf-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A zoo config file to use instead of the shipped one.")
+@click.option("--dataset", default=None, help="An offline or imitation algorithm's dataset.")
+@click.option("--device", default="auto", show_default=True, callback=check_device)
+@click.option("--num-threads", type=int, default=1, show_default=True, help="torch CPU threads per trial.")
+def tune(algo_id: str, env_id: str, n_timesteps: int | None, log_folder: str, seed: int | None, n_envs: int | None,
+         vec_env: str, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...], conf_file: str | None,
+         dataset: str | None, device: str, num_threads: int, eval_episodes: int, **study_options: Any) -> None:
+    """Search hyperparameters with Optuna: trials train as `rlhub train` does and are pruned when they fall behind."""
+    from rlhub.experiment import TrainOptions
+    from rlhub.tuning import report, study
+
+    train_options = TrainOptions(
+        algo_id=algo_id, env_id=env_id, n_timesteps=n_timesteps, log_folder=log_folder, seed=seed, n_envs=n_envs,
+        vec_env=vec_env, env_kwargs=parse_key_values(env_kwargs, "--env-kwargs"),
+        hyperparams=parse_key_values(hyperparams, "--hyperparams"), conf_file=conf_file, dataset=dataset,
+        device=device, num_threads=num_threads, eval_episodes=eval_episodes)
+    options = study.TuneOptions(train=train_options, **study_options)
+    click.echo(f"Study {study.study_name_of(options)}: {options.n_trials} trials of --algo {algo_id} --env {env_id}")
+    try:
+        result = study.tune(options, on_trial=lambda _, trial: click.echo(study.trial_line(trial)))
+    except user_errors() as error:
+        fail(error)
+    from optuna.trial import TrialState
+
+    counts = {state.name.lower(): result.count(state) for state in (TrialState.COMPLETE, TrialState.PRUNED,
+                                                                     TrialState.FAIL)}
+    click.echo(f"The study holds {len(result.study.trials)} trials: "
+               f"{', '.join(f'{n} {state}' for state, n in counts.items())}; this run took {result.wall_time:.0f} s")
+    written = report.write_report(result.study, result.study_dir, train_options)
+    if report.completed(result.study):
+        print_table(report.top_trials_table(result.study))
+        best = result.study.best_trial
+        click.echo(f"Best: trial {best.number}, {best.value:.1f}. Train it: rlhub train --algo {algo_id} --env {env_id} "
+                   f"-conf {result.study_dir / report.BEST_CONFIG}")
+    click.echo(f"Written: {', '.join(str(path) for path in written) or 'nothing (no trial finished)'}")
+    click.echo(f"Browse the study: optuna-dashboard {result.storage_url}")
+    if result.interrupted:
+        click.secho("Interrupted: the study is kept; the same command resumes it", fg="yellow")
+        sys.exit(130)
+
+
+@main.command()
 @click.option("--algo", "algo_id", default=None, help="Algorithm id of the run.")
 @click.option("--env", "env_id", default=None, help="Environment id of the run.")
 @click.option("-f", "--folder", default="logs", show_default=True, help="Log folder, or a run folder itself.")

@@ -10,9 +10,9 @@ def user_errors() -> tuple[type[Exception], ...]:
     from rlhub.datasets import DatasetError
     from rlhub.envs import MissingDependencyError, UnknownEnvironmentError
     from rlhub.plugins import PluginLoadError
-    from rlhub.registry import DuplicateAlgorithmError, UnknownAlgorithmError
+    from rlhub.registry import DuplicateAlgorithmError, NoSamplerError, UnknownAlgorithmError
     from rlhub.run_folder import RunFolderError
     from rlhub.spec import SpaceMismatchError
 
     return (ConfigError, UnknownAlgorithmError, DuplicateAlgorithmError, UnknownEnvironmentError,
-            MissingDependencyError, SpaceMismatchError, RunFolderError, PluginLoadError, DatasetError)
+            MissingDependencyError, SpaceMismatchError, RunFolderError, PluginLoadError, DatasetError, NoSamplerError)

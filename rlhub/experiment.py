@@ -6,7 +6,7 @@ import shutil
 import signal
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -82,6 +82,12 @@ class TrainOptions:
     #: ``n_workers`` and ``ray_address``)
     n_workers: int | None = None
     ray_address: str | None = None
+    #: called after each evaluation with (evaluation index, steps, mean return); returning False stops
+    #: training (``rlhub tune`` reports to Optuna's pruner through it)
+    on_evaluation: Callable[[int, int, float], bool] | None = None
+    #: Ctrl-C and SIGTERM stop training and save; False leaves them to the caller (``rlhub tune``
+    #: finishes its current trial first)
+    handle_signals: bool = True
 
 
 @dataclass
@@ -252,7 +258,8 @@ def train(options: TrainOptions) -> TrainResult:
     from rlhub.common.callbacks import StopOnSignal
 
     stop_on_signal = StopOnSignal()
-    callbacks = [stop_on_signal, *callbacks]
+    if options.handle_signals:
+        callbacks = [stop_on_signal, *callbacks]
     model_path = run_dir / manifest.model_file
     started, cpu_started = time.perf_counter(), time.process_time()
     steps_before = model.num_timesteps
@@ -538,7 +545,12 @@ def checkpoint_every(n_timesteps: int) -> int:
 def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any) -> list[Any]:
     from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
 
-    from rlhub.common.callbacks import AtomicCheckpointCallback, RichProgressCallback, SaveVecNormalizeCallback
+    from rlhub.common.callbacks import (
+        AfterEvaluation,
+        AtomicCheckpointCallback,
+        RichProgressCallback,
+        SaveVecNormalizeCallback,
+    )
 
     callbacks: list[Any] = [callback_class(**kwargs) for callback_class, kwargs in config.callbacks]
     n_envs = env.num_envs
@@ -554,6 +566,8 @@ def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any
         save_stats = SaveVecNormalizeCallback(run_dir / BEST_VEC_NORMALIZE_NAME) if config.normalize is not None else None
         stop = (None if options.stop_at_return is None
                 else StopTrainingOnRewardThreshold(options.stop_at_return, verbose=min(options.verbose, 1)))
+        if options.on_evaluation is not None:
+            stop = AfterEvaluation(options.on_evaluation, then=stop)
         callbacks.append(EvalCallback(eval_env, callback_on_new_best=save_stats, callback_after_eval=stop,
                                       n_eval_episodes=options.eval_episodes,
                                       eval_freq=max(options.eval_freq // n_envs, 1), log_path=str(run_dir),

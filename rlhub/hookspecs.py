@@ -73,3 +73,15 @@ def rlhub_training_callbacks(model: Any) -> list[Any]:
     For what a plugin's class needs during any algorithm's training, e.g. a replay buffer class it
     ships that must read the algorithm's losses. Return ``[]`` for a model the plugin has nothing for.
     """
+
+
+@hookspec
+def rlhub_hyperparameter_samplers() -> dict[str, str]:
+    """Return the search spaces ``rlhub tune`` samples this plugin's algorithms from.
+
+    Maps an algorithm id to the import path (``"my_plugin.samplers:sample_my_algo"``) of a function
+    that takes an ``optuna.Trial`` and returns the trial's hyperparameters as a zoo config section
+    would write them (``{"learning_rate": 0.001, "policy_kwargs": {"net_arch": [64]}}``). Import
+    paths, as for algorithms, so that listing plugins imports no optuna. An algorithm with no
+    sampler cannot be tuned. The algorithm's own plugin's sampler wins over another plugin's.
+    """

@@ -30,6 +30,13 @@ class DuplicateAlgorithmError(RuntimeError):
     """Two plugins claim the same algorithm id."""
 
 
+class NoSamplerError(LookupError):
+    """No installed plugin gives ``rlhub tune`` a search space for the algorithm."""
+
+    def __str__(self) -> str:  # LookupError would quote the message
+        return str(self.args[0])
+
+
 def _specs(manager: Any, impl: Any) -> list[AlgorithmSpec]:
     """The specs one ``rlhub_algorithms`` implementation returns, stamped with their plugin and distribution."""
     plugin_name = manager.get_name(impl.plugin) or impl.plugin_name
@@ -120,9 +127,49 @@ def training_callbacks(model: Any) -> list[Any]:
             for callback in callbacks or ()]
 
 
+@lru_cache(maxsize=1)
+def _sampler_offers() -> dict[str, dict[str, str]]:
+    """Algorithm id -> {plugin name: import path of a search space it offers} (``rlhub_hyperparameter_samplers``)."""
+    manager = get_plugin_manager()
+    offers: dict[str, dict[str, str]] = {}
+    for impl in manager.hook.rlhub_hyperparameter_samplers.get_hookimpls():
+        plugin_name = manager.get_name(impl.plugin) or impl.plugin_name
+        for algo_id, path in (impl.function() or {}).items():
+            offers.setdefault(algo_id, {})[plugin_name] = path
+    return offers
+
+
+def hyperparameter_samplers() -> dict[str, str]:
+    """Algorithm id -> import path of its search space for ``rlhub tune``: the algorithm's own plugin's,
+    else another plugin's (so a plugin can add a space for an algorithm whose plugin has none)."""
+    chosen: dict[str, str] = {}
+    for algo_id, offers in _sampler_offers().items():
+        own = _algorithms().get(algo_id)
+        chosen[algo_id] = offers.get(own.plugin_name) if own and own.plugin_name in offers else offers[min(offers)]
+    return chosen
+
+
+def hyperparameter_sampler(algo_id: str) -> Any:
+    """The function that samples ``algo_id``'s hyperparameters from an ``optuna.Trial``."""
+    import importlib
+
+    spec = get_algorithm(algo_id)
+    samplers = hyperparameter_samplers()
+    path = samplers.get(spec.algo_id)
+    if path is None:
+        tunable = ", ".join(sorted(algo for algo in samplers if algo in _algorithms()))
+        raise NoSamplerError(
+            f"{spec.algo_id} has no search space for rlhub tune: no plugin returns one for it from the hook "
+            f"rlhub_hyperparameter_samplers() (its plugin is {spec.plugin_name!r}). Implement that hook in a plugin "
+            f"(see `rlhub plugins`), or tune one of: {tunable or 'none installed'}")
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def reset() -> None:
     """Forget the loaded plugins and the algorithms they registered; the next lookup loads them again
     (after a test changes RLHUB_PLUGINS or installs a plugin)."""
     plugins.reset()
     _algorithms.cache_clear()
     class_aliases.cache_clear()
+    _sampler_offers.cache_clear()

@@ -152,10 +152,24 @@ def check_rlhub_training_callbacks(fake_plugins, tmp_path):
     assert CountSteps.calls == 64
 
 
+def check_rlhub_hyperparameter_samplers(fake_plugins, tmp_path):
+    from rlhub.registry import NoSamplerError
+
+    samplers = {"ppo": "no_such_module:sample_ppo", "crossq": "rlhub_sb3.samplers:sample_sac"}
+    fake_plugins(sb3=importlib.import_module("rlhub_sb3"),
+                 samplers=plugin_module("rlhub_test_samplers", rlhub_hyperparameter_samplers=lambda: samplers))
+    assert registry.hyperparameter_samplers()["ppo"] == "rlhub_sb3.samplers:sample_ppo"  # the algorithm's own plugin's
+    assert registry.hyperparameter_sampler("crossq").__name__ == "sample_sac"  # a plugin adds a search space
+    fake_plugins(sb3=importlib.import_module("rlhub_sb3"))
+    with pytest.raises(NoSamplerError, match=r"crossq .*rlhub_hyperparameter_samplers\(\)"):
+        registry.hyperparameter_sampler("crossq")
+
+
 #: What each hook does, checked through a plugin that implements it: a new hook needs an entry here.
 HOOK_CHECKS = {"rlhub_algorithms": check_rlhub_algorithms, "rlhub_zoo_config_dirs": check_rlhub_zoo_config_dirs,
                "rlhub_register_envs": check_rlhub_register_envs, "rlhub_class_aliases": check_rlhub_class_aliases,
-               "rlhub_training_callbacks": check_rlhub_training_callbacks}
+               "rlhub_training_callbacks": check_rlhub_training_callbacks,
+               "rlhub_hyperparameter_samplers": check_rlhub_hyperparameter_samplers}
 
 
 @pytest.mark.parametrize("hook_name", HOOK_NAMES)

@@ -27,3 +27,8 @@ def rlhub_algorithms() -> list[AlgorithmSpec]:
             summary="ACER: actor-critic with experience replay, Retrace and an efficient trust region",
         ),
     ]
+
+
+@hookimpl
+def rlhub_hyperparameter_samplers() -> dict[str, str]:
+    return {algo_id: f"rlhub_policy_gradient.samplers:sample_{algo_id}" for algo_id in ("acer", "reinforce")}

@@ -52,3 +52,10 @@ def rlhub_register_envs() -> None:
             kwargs={"dim": 10, "n_invalid_actions": 3},
             max_episode_steps=100,
         )
+
+
+@hookimpl
+def rlhub_hyperparameter_samplers() -> dict[str, str]:
+    # The RL Zoo's search spaces; maskable PPO and CrossQ have none there.
+    tuned = ("a2c", "ppo", "ppo_lstm", "trpo", "dqn", "qrdqn", "sac", "tqc", "td3", "ddpg", "ars")
+    return {algo_id: f"rlhub_sb3.samplers:sample_{algo_id}" for algo_id in tuned}

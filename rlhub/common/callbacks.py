@@ -108,6 +108,29 @@ class AtomicCheckpointCallback(CheckpointCallback):
         return True
 
 
+class AfterEvaluation(BaseCallback):
+    """Hands each evaluation of its parent ``EvalCallback`` to ``listener(index, steps, mean_return)``;
+    training stops when it returns False. ``then``, another after-evaluation callback, runs first
+    (SB3's EvalCallback takes one).
+    """
+
+    def __init__(self, listener: Callable[[int, int, float], bool], then: BaseCallback | None = None) -> None:
+        super().__init__()
+        self.listener = listener
+        self.then = then
+        self.n_evaluations = 0
+
+    def _init_callback(self) -> None:
+        if self.then is not None:
+            self.then.parent = self.parent  # it reads the evaluation off its parent, as this one does
+            self.then.init_callback(self.model)
+
+    def _on_step(self) -> bool:
+        go_on = self.then.on_step() if self.then is not None else True
+        index, self.n_evaluations = self.n_evaluations, self.n_evaluations + 1
+        return bool(self.listener(index, self.num_timesteps, float(self.parent.last_mean_reward))) and go_on
+
+
 class StopOnSignal(BaseCallback):
     """Ctrl-C or SIGTERM asks training to stop at the next step, so the caller saves a consistent model.
 
