@@ -230,8 +230,8 @@ def tune(algo_id: str, env_id: str, n_timesteps: int | None, log_folder: str, se
     if report.completed(result.study):
         print_table(report.top_trials_table(result.study))
         best = result.study.best_trial
-        click.echo(f"Best: trial {best.number}, {best.value:.1f}. Train it: rlhub train --algo {algo_id} --env {env_id} "
-                   f"-conf {result.study_dir / report.BEST_CONFIG}")
+        command = report.train_command(best, algo_id, env_id, result.study_dir / report.BEST_CONFIG)
+        click.echo(f"Best: trial {best.number}, {best.value:.1f}. Train it again: {command}")
     click.echo(f"Written: {', '.join(str(path) for path in written) or 'nothing (no trial finished)'}")
     click.echo(f"Browse the study: optuna-dashboard {result.storage_url}")
     if result.interrupted:

@@ -21,6 +21,7 @@ _ENV_PACKAGES = (
     ("BulletEnv", "pybullet_envs_gymnasium", "rlhub (pybullet_envs_gymnasium is a core dependency)"),
     ("ALE/", "ale_py", "rlhub[atari]"),
     ("NoFrameskip", "ale_py", "rlhub[atari]"),
+    ("Panda", "panda_gym", "rlhub[panda]"),
 )
 
 #: Entry-point modules whose import fails without an optional dependency, with the extra to install.

@@ -69,10 +69,19 @@ def test_a_study_writes_its_report_and_the_same_command_resumes_it(tmp_path, qui
         manifest = json.loads((Path(trial.user_attrs[RUN_DIR_ATTR]) / "rlhub.json").read_text())
         assert manifest["seed"] == 3 + trial.number
 
+    assert f"-conf {study_dir / 'best.yml'} --seed {3 + best.number}" in (study_dir / "best.yml").read_text()
+
     again = tune(options)  # the same options: the same study, three trials more
     assert [trial.number for trial in again.study.trials] == list(range(6))
     with pytest.raises(Exception, match="tunes --algo a2c --env CartPole-v1 with -n 1000"):
         tune(TuneOptions(a2c_options(tmp_path, n_timesteps=2000), n_trials=1))
+
+
+def test_trials_run_in_parallel_threads_with_n_jobs(tmp_path, quick_sampler):
+    result = tune(TuneOptions(a2c_options(tmp_path), n_trials=4, n_jobs=2, sampler="random", n_evaluations=1))
+    assert sorted(trial.number for trial in result.study.trials) == [0, 1, 2, 3]
+    assert all(trial.state == TrialState.COMPLETE for trial in result.study.trials)
+    assert len({trial.user_attrs[RUN_DIR_ATTR] for trial in result.study.trials}) == 4
 
 
 def test_the_table_lists_the_best_trials_first(tmp_path, quick_sampler):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,6 +19,7 @@ HYPERPARAMS_ATTR = "hyperparams"
 RUN_DIR_ATTR = "run_dir"
 ERROR_ATTR = "error"
 WORKER_ATTR = "worker"
+SEED_ATTR = "seed"
 
 
 class TrialInterrupted(KeyboardInterrupt):
@@ -49,10 +51,12 @@ class Objective:
             return not trial.should_prune()
 
         budget = int(self.options.n_timesteps)
+        seed = None if self.options.seed is None else self.options.seed + trial.number
+        trial.set_user_attr(SEED_ATTR, seed)
         options = replace(
             self.options,
             hyperparams={**self.options.hyperparams, **sampled},
-            seed=None if self.options.seed is None else self.options.seed + trial.number,
+            seed=seed,
             eval_freq=max(math.ceil(budget / self.n_evaluations), 1),
             save_freq=0,  # a trial is short, and its run folder keeps the final model and the best one
             on_evaluation=report,
@@ -61,7 +65,10 @@ class Objective:
             verbose=0,
         )
         try:
-            result = train(options)
+            with warnings.catch_warnings():
+                # The Zoo's PPO space pairs any batch size with any rollout size; SB3 warns each time.
+                warnings.filterwarnings("ignore", message="You have specified a mini-batch size", category=UserWarning)
+                result = train(options)
         except Exception as error:  # recorded with the trial; the study goes on (optimize's catch)
             trial.set_user_attr(ERROR_ATTR, f"{type(error).__name__}: {error}")
             raise

@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from rlhub.experiment import TrainOptions, prepare
-from rlhub.tuning.objective import HYPERPARAMS_ATTR, RUN_DIR_ATTR
+from rlhub.tuning.objective import HYPERPARAMS_ATTR, RUN_DIR_ATTR, SEED_ATTR
 
 BEST_CONFIG = "best.yml"
 TRIALS_CSV = "trials.csv"
@@ -44,11 +44,17 @@ def write_best_config(study: optuna.Study, path: Path, options: TrainOptions) ->
     best = study.best_trial
     sampled = best.user_attrs[HYPERPARAMS_ATTR]
     _, config, _ = prepare(replace(options, hyperparams={**options.hyperparams, **sampled}))
-    header = (f"# rlhub tune: trial {best.number} of study {study.study_name!r}, mean return {best.value:.2f} over "
-              f"the last evaluation.\n# Train it with: rlhub train --algo {config.algo_id} --env {config.env_id} "
-              f"-conf {path}\n")
+    header = (f"# rlhub tune: trial {best.number} of study {study.study_name!r}, mean return {best.value:.2f} at its "
+              f"last evaluation.\n# Train it with: {train_command(best, config.algo_id, config.env_id, path)}\n")
     path.write_text(header + config.to_yaml())
     return path
+
+
+def train_command(trial: FrozenTrial, algo_id: str, env_id: str, config_path: Path) -> str:
+    """The command that trains ``trial``'s config again; with the trial's seed it repeats the trial."""
+    seed = trial.user_attrs.get(SEED_ATTR)
+    return (f"rlhub train --algo {algo_id} --env {env_id} -conf {config_path}"
+            + (f" --seed {seed}" if seed is not None else ""))
 
 
 def save_plots(study: optuna.Study, study_dir: Path) -> list[Path]:

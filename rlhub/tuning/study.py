@@ -166,10 +166,17 @@ def make_sampler(name: str, n_startup_trials: int, seed: int | None) -> optuna.s
     raise ConfigError(f"unknown sampler {name!r}: use one of {', '.join(SAMPLERS)}")
 
 
+#: complete trials the median pruner compares with before it prunes (Optuna's default)
+MEDIAN_PRUNER_STARTUP = 5
+
+
 def make_pruner(name: str, n_startup_trials: int, n_evaluations: int) -> optuna.pruners.BasePruner:
-    """The RL Zoo's pruners: the median one waits for a third of the evaluations before it prunes."""
+    """The RL Zoo's pruners. The median one prunes from the first third of a trial's evaluations on, once
+    5 trials are complete: a median needs fewer trials than TPE needs to model the space (the RL Zoo
+    waits for ``n_startup_trials`` with both, and then prunes a fifth of its CartPole trials at most)."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=n_evaluations // 3)
+        return optuna.pruners.MedianPruner(n_startup_trials=min(n_startup_trials, MEDIAN_PRUNER_STARTUP),
+                                           n_warmup_steps=n_evaluations // 3)
     if name == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=4, min_early_stopping_rate=0)
     if name == "none":
