@@ -84,6 +84,12 @@ def test_trials_run_in_parallel_threads_with_n_jobs(tmp_path, quick_sampler):
     assert len({trial.user_attrs[RUN_DIR_ATTR] for trial in result.study.trials}) == 4
 
 
+def test_max_total_trials_bounds_the_whole_study(tmp_path, quick_sampler):
+    options = TuneOptions(a2c_options(tmp_path), n_trials=10, max_total_trials=3, sampler="random", n_evaluations=1)
+    assert len(tune(options).study.trials) == 3
+    assert len(tune(options).study.trials) == 3  # the study has its trials: the same command runs none
+
+
 def test_the_table_lists_the_best_trials_first(tmp_path, quick_sampler):
     from rich.console import Console
 

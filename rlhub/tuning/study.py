@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,7 +72,7 @@ def study_name_of(options: TuneOptions) -> str:
     return options.study_name or f"{options.train.algo_id}_{env_name(options.train.env_id)}"
 
 
-def tune(options: TuneOptions, on_trial: Any = None) -> TuneResult:
+def tune(options: TuneOptions, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None) -> TuneResult:
     """Run (or resume) the study; ``on_trial(study, trial)`` is called as each trial ends."""
     spec, config, _ = validate_options(options.train)  # a wrong algo, env or config fails here, not in every trial
     sampler_function = registry.hyperparameter_sampler(spec.algo_id)
@@ -90,7 +90,7 @@ def tune(options: TuneOptions, on_trial: Any = None) -> TuneResult:
 
     objective = Objective(replace(train_options, log_folder=study_dir), sampler_function, options.n_evaluations)
     stop = _StopAfterTrial()
-    callbacks = [stop.after_trial, *([lambda study, trial: on_trial(study, trial)] if on_trial else [])]
+    callbacks = [stop.after_trial, *([on_trial] if on_trial else [])]
     n_trials = options.n_trials
     if options.max_total_trials is not None:
         # Running trials count too, or every worker would start one more (the RL Zoo's way).
