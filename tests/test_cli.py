@@ -6,7 +6,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -340,3 +342,32 @@ def test_a_model_naming_a_class_that_has_moved_is_rebuilt_not_lost(tmp_path, mon
     with pytest.warns(UserWarning, match="no longer has"):
         output = run("enjoy", "-f", run_dir, "--no-render", "--n-episodes", 2)
     assert "mean return" in output
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every ``rlhub ...`` command in the README's shell blocks, as arguments (comments and ``&&`` split off)."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", readme, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(re.sub(r"\[(-[^\]]*)\]", r"\1", part), comments=True)  # [--flag]: optional
+                if words[:1] == ["rlhub"]:
+                    commands.append(words[1:])
+    return commands
+
+
+@pytest.mark.parametrize("args", _readme_commands(), ids=lambda args: " ".join(args)[:60])
+def test_every_command_in_the_readme_names_a_command_and_options_rlhub_has(args):
+    """The README's commands parse: a renamed option or command fails here (files they name need not exist)."""
+    context = click.Context(main, info_name="rlhub")
+    command = main.get_command(context, args[0])
+    assert command is not None, f"rlhub has no command {args[0]!r}"
+    try:
+        command.make_context(args[0], list(args[1:]), parent=context)
+    except (click.NoSuchOption, click.BadOptionUsage, click.UsageError) as error:
+        if not isinstance(error, click.BadParameter):  # a file that does not exist here is fine
+            raise
