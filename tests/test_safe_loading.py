@@ -315,6 +315,21 @@ def test_d_tensor_files_are_checked_before_torch_load(model_zip):
         read_model_zip(model_zip)
 
 
+def test_transposed_arrays_read_as_data():
+    """numpy >= 2.3 pickles a transposed array in its memory order ("K" and the axes' permutation): an
+    Atari agent's ``_last_obs`` after VecTransposeImage is one. It reads back equal; a bad order is refused."""
+    frames = np.arange(2 * 84 * 84 * 4, dtype=np.uint8).reshape(2, 84, 84, 4).transpose(0, 3, 1, 2)
+    for protocol in (2, 5):
+        assert np.array_equal(materialize(restricted_loads(pickle.dumps(frames, protocol=protocol))), frames)
+    data = pickle.dumps(frames, protocol=5)
+    if b"K" not in data:
+        pytest.skip(f"numpy {np.__version__} pickles transposed arrays in C order")
+    order = b"(K\x00K\x03K\x01K\x02t"  # the axis order (0, 3, 1, 2), as the pickle writes it
+    assert data.count(order) == 1
+    with pytest.raises(pickle.UnpicklingError, match="axis order"):
+        restricted_loads(data.replace(order, b"(K\x00K\x00K\x01K\x02t"))
+
+
 # (e) Array state allocated before any check --------------------------------------------------------
 
 

@@ -124,13 +124,19 @@ def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     return np.ndarray.__new__(np.ndarray, (0,), "b")
 
 
-def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any, axis_order: Any = None) -> np.ndarray:
     # numpy's pickle protocol 5 form: a view of bytes the pickle holds, so nothing is allocated.
+    # numpy >= 2.3 keeps a transposed array's memory order: order "K" and the axes' permutation.
     if not isinstance(buffer, (bytes, bytearray)) or not isinstance(dtype, np.dtype) or dtype.hasobject:
         raise pickle.UnpicklingError("an array buffer that is not plain numbers")
-    if order not in ("C", "F") or _array_shape(shape) * dtype.itemsize != len(buffer) or dtype.itemsize == 0:
+    if order not in ("C", "F", "K") or _array_shape(shape) * dtype.itemsize != len(buffer) or dtype.itemsize == 0:
         raise pickle.UnpicklingError("an array buffer whose size does not fit its shape")
-    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
+    array = np.frombuffer(buffer, dtype=dtype)
+    if order != "K" or axis_order is None:
+        return array.reshape(shape, order="C" if order == "K" else order)
+    if not isinstance(axis_order, tuple) or sorted(axis_order) != list(range(len(shape))):
+        raise pickle.UnpicklingError("an array buffer whose axis order is not a permutation of its axes")
+    return array.reshape(shape, order="C").transpose(axis_order)  # shape: as the array lies in memory
 
 
 def _scalar(dtype: Any, data: Any = None) -> Any:
