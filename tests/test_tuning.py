@@ -223,7 +223,7 @@ def check_shared_study(storage: str, name: str, tmp_path: Path) -> None:
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     study = optuna.load_study(study_name=name, storage=open_storage(storage))
     assert sorted(trial.number for trial in study.trials) == list(range(6))
-    assert all(trial.state == TrialState.COMPLETE for trial in study.trials)
+    assert all(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in study.trials)  # none failed or running
     assert len({trial.user_attrs[WORKER_ATTR] for trial in study.trials}) == 2  # both worked on it
     run_dirs = [trial.user_attrs[RUN_DIR_ATTR] for trial in study.trials]
     assert len(set(run_dirs)) == 6 and all(Path(run_dir, "CartPole-v1.zip").is_file() for run_dir in run_dirs)
