@@ -123,7 +123,7 @@ def test_trials_that_fall_behind_are_pruned(tmp_path, monkeypatch):
     study = optuna.create_study(study_name="pruning", storage=study_storage, direction="maximize")
     for learning_rate in (0.003, 0.003, 0.0, 0.0):
         study.enqueue_trial({"learning_rate": learning_rate})
-    result = tune(TuneOptions(a2c_options(tmp_path, n_timesteps=6000, seed=0), n_trials=4, storage=study_storage,
+    result = tune(TuneOptions(a2c_options(tmp_path, n_timesteps=4000, seed=0), n_trials=4, storage=study_storage,
                               study_name="pruning", n_startup_trials=2, n_evaluations=6))
     by_rate = {trial.number: (trial.params["learning_rate"], trial.state) for trial in result.study.trials}
     assert [state for rate, state in by_rate.values() if rate == 0.0] == [TrialState.PRUNED] * 2, by_rate
@@ -233,8 +233,13 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     check_shared_study(f"sqlite:///{tmp_path / 'shared.db'}", "shared", tmp_path)
 
 
-def test_two_workers_share_one_journal_file(tmp_path):
-    check_shared_study(f"journal:{tmp_path / 'study.log'}", "journal", tmp_path)
+def test_a_journal_file_holds_a_study(tmp_path, quick_sampler):
+    """Optuna's journal storage (workers on many machines sharing one file), resumed by a second run."""
+    options = TuneOptions(a2c_options(tmp_path), n_trials=2, n_evaluations=1, storage=f"journal:{tmp_path / 'study.log'}")
+    tune(options)
+    study = tune(options).study
+    assert [trial.number for trial in study.trials] == [0, 1, 2, 3]
+    assert all(trial.state == TrialState.COMPLETE for trial in study.trials)
 
 
 @pytest.fixture(scope="session")
@@ -252,7 +257,7 @@ def test_two_workers_share_one_postgresql_study(tmp_path, postgres_url):
 
 def test_ctrl_c_finishes_the_current_trial_and_keeps_the_study(tmp_path):
     def args(n_trials):
-        return ("--algo", "a2c", "--env", "CartPole-v1", "-n", 4000, "--n-envs", 2, "--n-trials", n_trials,
+        return ("--algo", "a2c", "--env", "CartPole-v1", "-n", 2000, "--n-envs", 2, "--n-trials", n_trials,
                 "--n-evaluations", 2, "--sampler", "random", "-params", "n_steps:8", "-f", tmp_path)
 
     process = rlhub_tune(*args(5), cwd=tmp_path)
