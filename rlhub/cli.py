@@ -184,7 +184,8 @@ def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], 
                    "that workers share; default: study.db in the study's folder.")
 @click.option("--study-name", default=None, help="Default: ALGO_ENV. The same name resumes the study.")
 @click.option("--n-startup-trials", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Random trials before the sampler models the results and the pruner prunes.")
+              help="Random trials before TPE or CMA-ES model the results (the median pruner waits for min(K, 5) "
+                   "complete trials).")
 @click.option("--n-evaluations", type=click.IntRange(min=1), default=5, show_default=True,
               help="Evaluations per trial, reported to the pruner.")
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=5, show_default=True)

@@ -564,11 +564,12 @@ def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any
         eval_env = build_env(config, options, n_envs=1, monitor_dir=None, training=False,
                              seed=None if options.seed is None else options.seed + 10_000)
         save_stats = SaveVecNormalizeCallback(run_dir / BEST_VEC_NORMALIZE_NAME) if config.normalize is not None else None
-        stop = (None if options.stop_at_return is None
-                else StopTrainingOnRewardThreshold(options.stop_at_return, verbose=min(options.verbose, 1)))
+        after_evaluation = (None if options.stop_at_return is None
+                            else StopTrainingOnRewardThreshold(options.stop_at_return, verbose=min(options.verbose, 1)))
         if options.on_evaluation is not None:
-            stop = AfterEvaluation(options.on_evaluation, then=stop)
-        callbacks.append(EvalCallback(eval_env, callback_on_new_best=save_stats, callback_after_eval=stop,
+            after_evaluation = AfterEvaluation(options.on_evaluation, then=after_evaluation)
+        callbacks.append(EvalCallback(eval_env, callback_on_new_best=save_stats,
+                                      callback_after_eval=after_evaluation,
                                       n_eval_episodes=options.eval_episodes,
                                       eval_freq=max(options.eval_freq // n_envs, 1), log_path=str(run_dir),
                                       best_model_save_path=str(run_dir), deterministic=True,

@@ -101,6 +101,22 @@ def test_the_table_lists_the_best_trials_first(tmp_path, quick_sampler):
     assert len(values) == 3 and values == sorted(values, reverse=True)
 
 
+def test_the_evaluation_listener_runs_beside_a_return_threshold(tmp_path):
+    """TrainOptions.on_evaluation sees each evaluation; with stop_at_return both are asked, and either stops."""
+    from rlhub.experiment import train
+
+    seen = []
+    result = train(a2c_options(tmp_path, n_timesteps=4000, eval_freq=500, stop_at_return=0.0, verbose=0,
+                               on_evaluation=lambda *evaluation: seen.append(evaluation) or True))
+    assert [(index, steps) for index, steps, _ in seen] == [(0, 500)]  # any return passes 0: the threshold stops it
+    assert result.timesteps < 4000 and seen[0][2] > 0
+
+    seen.clear()
+    result = train(a2c_options(tmp_path, n_timesteps=4000, eval_freq=500, verbose=0,
+                               on_evaluation=lambda *evaluation: seen.append(evaluation) or len(seen) < 3))
+    assert [index for index, _, _ in seen] == [0, 1, 2] and result.timesteps < 4000  # the listener stops it
+
+
 def test_a_crashing_trial_is_recorded_as_failed_and_the_study_goes_on(tmp_path, monkeypatch):
     def sometimes_broken(trial: optuna.Trial) -> dict:
         # with n_steps 0, A2C's rollout collection crashes

@@ -30,7 +30,8 @@ SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("median", "halving", "none")
 STUDY_DB = "study.db"
 #: what to install for an RDB storage's default driver (SQLAlchemy 2.1's defaults)
-_DRIVERS = {"postgresql": "pip install 'psycopg[binary]' (or rlhub's [optuna] extra)", "mysql": "pip install mysqlclient, or pymysql with a mysql+pymysql:// URL"}
+_DRIVERS = {"postgresql": "pip install 'psycopg[binary]' (or rlhub's [optuna] extra)",
+            "mysql": "pip install mysqlclient, or pymysql with a mysql+pymysql:// URL"}
 #: the study's identity: a resumed study must tune the same thing
 _IDENTITY = ("algo", "env", "n_timesteps")
 
@@ -49,7 +50,8 @@ class TuneOptions:
     timeout: float | None = None
     sampler: str = "tpe"
     pruner: str = "median"
-    #: an Optuna RDB URL (``sqlite:///...``, ``postgresql://...``) or a journal file; None: the study folder's SQLite file
+    #: an Optuna RDB URL (``sqlite:///...``, ``postgresql://...``) or a journal file;
+    #: None: an SQLite file in the study's folder
     storage: str | None = None
     study_name: str | None = None
     n_startup_trials: int = 10
