@@ -326,8 +326,9 @@ def test_transposed_arrays_read_as_data():
         pytest.skip(f"numpy {np.__version__} pickles transposed arrays in C order")
     order = b"(K\x00K\x03K\x01K\x02t"  # the axis order (0, 3, 1, 2), as the pickle writes it
     assert data.count(order) == 1
-    with pytest.raises(pickle.UnpicklingError, match="axis order"):
-        restricted_loads(data.replace(order, b"(K\x00K\x00K\x01K\x02t"))
+    for bad in (b"(K\x00K\x00K\x01K\x02t", b"(X\x01\x00\x00\x00aK\x03K\x01K\x02t"):  # a repeated axis, a string
+        with pytest.raises(pickle.UnpicklingError, match="axis order"):
+            restricted_loads(data.replace(order, bad))
 
 
 # (e) Array state allocated before any check --------------------------------------------------------

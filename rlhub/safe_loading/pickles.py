@@ -134,7 +134,8 @@ def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any, axis_order: Any
     array = np.frombuffer(buffer, dtype=dtype)
     if order != "K" or axis_order is None:
         return array.reshape(shape, order="C" if order == "K" else order)
-    if not isinstance(axis_order, tuple) or sorted(axis_order) != list(range(len(shape))):
+    if (not isinstance(axis_order, tuple) or not all(type(axis) is int for axis in axis_order)
+            or sorted(axis_order) != list(range(len(shape)))):
         raise pickle.UnpicklingError("an array buffer whose axis order is not a permutation of its axes")
     return array.reshape(shape, order="C").transpose(axis_order)  # shape: as the array lies in memory
 
