@@ -281,6 +281,22 @@ def test_cql_actor_clones_the_data_for_its_first_bc_steps(pendulum_noisy):
         CQL("MlpPolicy", "Pendulum-v1", dataset=constant, bc_steps=-1)
 
 
+def test_cql_clones_actions_on_the_bounds_without_chasing_them_to_infinity(pendulum_noisy):
+    # Pendulum's expert often pushes the full torque; tanh reaches +-1 only at infinity
+    on_bound = dataclasses.replace(pendulum_noisy, actions=np.full_like(pendulum_noisy.actions, 2.0))
+    model = CQL("MlpPolicy", "Pendulum-v1", dataset=on_bound, alpha=0.0, bc_steps=300, actor_learning_rate=3e-3,
+                policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu")
+    model.learn(300)
+    observations = th.as_tensor(on_bound.observations[:200])
+    with th.no_grad():
+        log_std = model.policy.inner.actor.get_action_dist_params(observations)[1]
+    actions, _ = model.predict(on_bound.observations[:200], deterministic=True)
+    # Cloned at atanh(1 - 1e-7) = 8.3, the actor widened its spread to fit the outlier (log std 1.1) and
+    # its deterministic actions fell to 1.47
+    assert actions.min() > 1.75
+    assert log_std.mean() < 0.5
+
+
 def test_offline_learning_keeps_freed_memory_in_the_process():
     from rlhub_offline.common.allocator import keep_freed_memory
 
