@@ -7,7 +7,7 @@ A suite is a YAML file::
         env: CartPole-v1
         timesteps: 100000
         seeds: [0, 1, 2]
-        bar: 475            # mean deterministic evaluation return to reach
+        bar: 475            # mean evaluation return to reach (deterministic, but sampled on Atari and MiniGrid)
         min_seeds: 2        # optional: seeds that must reach the bar (default: the mean over seeds must)
         eval_episodes: 20   # optional
         eval_freq: 10000    # optional: evaluations during training, for "steps to bar"
@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from rlhub.config import ConfigError
+from rlhub.envs import plays_stochastically
 from rlhub.errors import user_errors
 from rlhub.evaluation import evaluate
 from rlhub.experiment import TrainOptions, train, validate_options
@@ -276,7 +277,8 @@ def run_row(row: BenchmarkRow, algo_id: str, output: Path, *, quick: bool, echo:
         started = time.perf_counter()
         trained = train(options)
         agent = load_agent(trained.run_dir, device="cpu", seed=seed + 1000)
-        evaluation = evaluate(agent.model, agent.env, n_episodes=2 if quick else row.eval_episodes)
+        evaluation = evaluate(agent.model, agent.env, n_episodes=2 if quick else row.eval_episodes,
+                              deterministic=not plays_stochastically(row.env_id))
         agent.env.close()
         results.append(SeedResult(seed, evaluation.mean, evaluation.std, _steps_to_bar(trained.run_dir, row.bar),
                                   trained.timesteps, trained.wall_time, time.perf_counter() - started,

@@ -137,6 +137,7 @@ def main() -> None:
 def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], hyperparams: tuple[str, ...],
           quiet: bool, verbose: bool, progress: bool | None, **options: Any) -> None:
     """Train an agent with its zoo config and write a run folder (or continue one: --resume)."""
+    from rlhub.envs import plays_stochastically
     from rlhub.evaluation import evaluate
     from rlhub.experiment import TrainOptions
     from rlhub.experiment import train as run_training
@@ -161,9 +162,10 @@ def train(algo_id: str | None, env_id: str | None, env_kwargs: tuple[str, ...], 
     if reward_model.is_file():
         click.echo(f"Learned reward: {reward_model} (train another agent on it: -params reward_model:{reward_model})")
     agent = load_agent(result.run_dir, device=options["device"])
-    evaluation = evaluate(agent.model, agent.env, n_episodes=options["eval_episodes"] or 5)
+    deterministic = not plays_stochastically(agent.manifest.env_id)
+    evaluation = evaluate(agent.model, agent.env, n_episodes=options["eval_episodes"] or 5, deterministic=deterministic)
     agent.env.close()
-    click.echo(f"Evaluation (deterministic): mean return {evaluation.summary()}")
+    click.echo(f"Evaluation ({'deterministic' if deterministic else 'stochastic'}): mean return {evaluation.summary()}")
 
 
 @main.command()
@@ -250,7 +252,7 @@ def tune(algo_id: str, env_id: str, n_timesteps: int | None, log_folder: str, se
 @click.option("-n", "--n-timesteps", type=int, default=1000, show_default=True)
 @click.option("--n-episodes", type=click.IntRange(min=1), default=None, help="Stop after N episodes instead.")
 @click.option("--no-render", is_flag=True, help="Do not open a window.")
-@click.option("--deterministic/--stochastic", default=True, show_default=True)
+@click.option("--deterministic/--stochastic", default=None, help="Default: deterministic except on Atari and MiniGrid.")
 @click.option("--record-video", type=click.Path(dir_okay=False), default=None, help="Write an mp4 here.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, callback=check_device,
@@ -260,9 +262,10 @@ def tune(algo_id: str, env_id: str, n_timesteps: int | None, log_folder: str, se
               help="Unpickle the downloaded model and statistics as SB3 does (runs any code they hold).")
 def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, load_best: bool,
           load_checkpoint: int | None, n_timesteps: int, n_episodes: int | None, no_render: bool,
-          deterministic: bool, record_video: str | None, seed: int, device: str, repo_id: str | None,
+          deterministic: bool | None, record_video: str | None, seed: int, device: str, repo_id: str | None,
           trust_remote_code: bool) -> None:
     """Watch a trained agent play, and print each episode's return."""
+    from rlhub.envs import plays_stochastically
     from rlhub.evaluation import EvaluationInterrupted, evaluate
     from rlhub.run_folder import MANIFEST_NAME, find_run_dir, load_agent
 
@@ -292,6 +295,8 @@ def enjoy(algo_id: str | None, env_id: str | None, folder: str, exp_id: int, loa
     except (*user_errors(), *hub_errors()) as error:
         fail(error)
     click.echo(f"{agent.manifest.algo_id} on {agent.manifest.env_id} from {run_dir}")
+    if deterministic is None:
+        deterministic = not plays_stochastically(agent.manifest.env_id)
 
     def show(index: int, episode_return: float, length: int) -> None:
         click.echo(f"episode {index}: return {episode_return:.2f}, length {length}")
@@ -541,7 +546,7 @@ def hub_errors() -> tuple[type[Exception], ...]:
 @click.option("--n-eval-episodes", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("-n", "--video-length", type=int, default=1000, show_default=True,
               help="Steps recorded to replay.mp4 (0: no video).")
-@click.option("--deterministic/--stochastic", default=None, help="Default: deterministic except on Atari.")
+@click.option("--deterministic/--stochastic", default=None, help="Default: deterministic except on Atari and MiniGrid.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, callback=check_device,
               help="auto, cpu, cuda, cuda:N or mps.")

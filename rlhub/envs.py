@@ -93,6 +93,23 @@ def is_atari(env_id: str) -> bool:
     return "NoFrameskip" in bare_id or bare_id.startswith("ALE/")
 
 
+def is_minigrid(env_id: str) -> bool:
+    """Whether ``env_id`` is a MiniGrid environment (its entry point is in ``minigrid``), by its name
+    when it is not registered."""
+    bare_id = env_id.split(":", 1)[-1]
+    spec = gym.registry.get(bare_id)
+    if spec is not None and isinstance(spec.entry_point, str):
+        return spec.entry_point.startswith("minigrid.")
+    return bare_id.startswith(("MiniGrid-", "BabyAI-"))
+
+
+def plays_stochastically(env_id: str) -> bool:
+    """Whether agents on ``env_id`` are evaluated and played with sampled actions unless told otherwise,
+    as the RL Zoo does: Atari games and MiniGrid, where an agent's most likely action can repeat for ever
+    (a MiniGrid policy turning in front of a wall, an Atari agent waiting for a serve that never comes)."""
+    return is_atari(env_id) or is_minigrid(env_id)
+
+
 def check_env_kwargs(env_id: str, env_kwargs: Mapping[str, Any], origin: str) -> None:
     """Refuse a keyword argument the environment does not take, before any env is built.
 

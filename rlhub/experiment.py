@@ -14,7 +14,7 @@ from typing import Any
 
 from rlhub import registry, trust
 from rlhub.config import ConfigError, ZooConfig, constructor_parameters, load_zoo_config, make_action_noise
-from rlhub.envs import make_vec_env
+from rlhub.envs import make_vec_env, plays_stochastically
 from rlhub.run_folder import (
     BEST_VEC_NORMALIZE_NAME,
     CHECKPOINT_PREFIX,
@@ -572,7 +572,7 @@ def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any
                                       callback_after_eval=after_evaluation,
                                       n_eval_episodes=options.eval_episodes,
                                       eval_freq=max(options.eval_freq // n_envs, 1), log_path=str(run_dir),
-                                      best_model_save_path=str(run_dir), deterministic=True,
+                                      best_model_save_path=str(run_dir), deterministic=not plays_stochastically(config.env_id),
                                       verbose=min(options.verbose, 1)))
     if options.progress:
         callbacks.append(RichProgressCallback(config.n_timesteps, f"{config.algo_id} on {config.env_id}"))

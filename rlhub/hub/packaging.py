@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from rlhub.envs import plays_stochastically
 from rlhub.hub.client import Echo
 from rlhub.hub.files import (
     ENV_KWARGS_NAME,
@@ -69,7 +70,7 @@ def package(
     VecNormalize statistics frozen, and ``video_length`` steps are recorded offscreen to
     ``replay.mp4`` (0: no video).
 
-    :param deterministic: deterministic actions; by default yes, except on Atari (as the RL Zoo)
+    :param deterministic: deterministic actions; by default yes, except on Atari and MiniGrid (as the RL Zoo)
     """
     from rlhub import registry
     from rlhub.evaluation import evaluate
@@ -104,7 +105,7 @@ def package(
     (folder / MANIFEST_NAME).write_text(json.dumps({**dataclasses.asdict(packaged), **extras}, indent=2) + "\n")
 
     if deterministic is None:
-        deterministic = not _is_atari(manifest.env_id)
+        deterministic = not plays_stochastically(manifest.env_id)
     say(f"Evaluating {manifest.algo_id} on {manifest.env_id} for {n_eval_episodes} episodes")
     # trust_remote_code=None: the user's own runs load as saved; a run folder downloaded from the
     # Hub (re-packaged) is still not unpickled.
@@ -209,15 +210,3 @@ def _packages_distributions() -> dict[str, list[str]]:
     import importlib.metadata
 
     return dict(importlib.metadata.packages_distributions())
-
-
-def _is_atari(env_id: str) -> bool:
-    import gymnasium as gym
-
-    from rlhub.envs import ensure_registered
-
-    try:
-        entry_point = str(gym.registry[ensure_registered(env_id)].entry_point)
-    except Exception:
-        return False
-    return "AtariEnv" in entry_point or entry_point.startswith("ale_py")

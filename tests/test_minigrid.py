@@ -1,6 +1,6 @@
-"""MiniGridCNN (rlhub_curiosity.common.minigrid_cnn): MiniGrid's symbolic view, one-hot, through small
-convolutions. It reads the codes as categories, refuses a view scaled as pixels, and a policy built on
-it learns MiniGrid through ``rlhub train``'s config path."""
+"""MiniGrid: MiniGridCNN (rlhub_curiosity.common.minigrid_cnn) reads the symbolic view one-hot through
+small convolutions, refuses a view scaled as pixels, and a policy built on it learns through ``rlhub
+train``'s config path; agents there are judged on sampled actions, as in the RL Zoo."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecTransposeImage
 
 from rlhub.cli import main
+from rlhub.envs import plays_stochastically
 
 POLICY_KWARGS = ("policy_kwargs:dict(features_extractor_class=rlhub_curiosity.common.minigrid_cnn.MiniGridCNN, "
                  "normalize_images=False)")
@@ -60,6 +61,15 @@ def test_ppo_on_it_learns_a_minigrid_room_through_the_cli(tmp_path):
         "n_epochs:4", "learning_rate:0.001", "ent_coef:0.01", POLICY_KWARGS,
     ], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    assert "Evaluation (stochastic)" in result.output
     mean_return = float(result.output.split("mean return ")[1].split()[0])
     # the shortest path (5 steps of 100) scores 0.955
     assert mean_return >= 0.9, result.output
+
+
+@pytest.mark.parametrize("env_id, stochastic", [
+    ("minigrid:MiniGrid-DoorKey-8x8-v0", True), ("MiniGrid-Empty-5x5-v0", True), ("BabyAI-GoToObj-v0", True),
+    ("BreakoutNoFrameskip-v4", True), ("ALE/Pong-v5", True), ("CartPole-v1", False), ("Pendulum-v1", False),
+])
+def test_atari_and_minigrid_agents_play_sampled_actions_by_default(env_id, stochastic):
+    assert plays_stochastically(env_id) is stochastic
