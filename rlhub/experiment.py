@@ -568,11 +568,12 @@ def _callbacks(config: ZooConfig, options: TrainOptions, run_dir: Path, env: Any
                             else StopTrainingOnRewardThreshold(options.stop_at_return, verbose=min(options.verbose, 1)))
         if options.on_evaluation is not None:
             after_evaluation = AfterEvaluation(options.on_evaluation, then=after_evaluation)
+        deterministic = not plays_stochastically(config.env_id)
         callbacks.append(EvalCallback(eval_env, callback_on_new_best=save_stats,
                                       callback_after_eval=after_evaluation,
                                       n_eval_episodes=options.eval_episodes,
                                       eval_freq=max(options.eval_freq // n_envs, 1), log_path=str(run_dir),
-                                      best_model_save_path=str(run_dir), deterministic=not plays_stochastically(config.env_id),
+                                      best_model_save_path=str(run_dir), deterministic=deterministic,
                                       verbose=min(options.verbose, 1)))
     if options.progress:
         callbacks.append(RichProgressCallback(config.n_timesteps, f"{config.algo_id} on {config.env_id}"))

@@ -16,8 +16,9 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 from torch.nn import functional as F
 
-#: How many values each of a cell's three codes takes.
-CODE_SIZES = (len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX))
+#: How many values each of a cell's three codes takes; the third holds the agent's direction (0 to 3)
+#: in ``FullyObsWrapper``'s view, else a door's state (open, closed, locked).
+CODE_SIZES = (len(OBJECT_TO_IDX), len(COLOR_TO_IDX), max(len(STATE_TO_IDX), 4))
 
 
 class MiniGridCNN(BaseFeaturesExtractor):
