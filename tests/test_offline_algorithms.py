@@ -281,7 +281,7 @@ def test_cql_actor_clones_the_data_for_its_first_bc_steps(pendulum_noisy):
         CQL("MlpPolicy", "Pendulum-v1", dataset=constant, bc_steps=-1)
 
 
-def test_cql_clones_actions_on_the_bounds_without_chasing_them_to_infinity(pendulum_noisy):
+def test_cql_clones_actions_on_the_bounds_closely(pendulum_noisy):
     # Pendulum's expert often pushes the full torque; tanh reaches +-1 only at infinity
     on_bound = dataclasses.replace(pendulum_noisy, actions=np.full_like(pendulum_noisy.actions, 2.0))
     model = CQL("MlpPolicy", "Pendulum-v1", dataset=on_bound, alpha=0.0, bc_steps=300, actor_learning_rate=3e-3,

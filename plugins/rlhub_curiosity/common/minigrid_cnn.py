@@ -25,7 +25,8 @@ class MiniGridCNN(BaseFeaturesExtractor):
     """MiniGrid's (object, colour, state) view, channels first as SB3 gives images, to ``features_dim``
     features. The policy must leave the codes as they are: ``policy_kwargs: dict(normalize_images=False)``.
 
-    :param observation_space: A (3, height, width) Box of codes (``ImgObsWrapper`` after SB3's transpose)
+    :param observation_space: A (3, height, width) Box of codes (``ImgObsWrapper``, after ``FullyObsWrapper``
+        for the whole grid, then SB3's transpose)
     :param features_dim: Width of the linear layer after the convolutions
     """
 
@@ -51,5 +52,5 @@ class MiniGridCNN(BaseFeaturesExtractor):
             raise ValueError("MiniGridCNN got fractional codes: the policy scaled the view as pixels. "
                              "Add normalize_images=False to policy_kwargs.")
         planes = [F.one_hot(codes[:, channel].clamp(0, size - 1), size) for channel, size in enumerate(CODE_SIZES)]
-        one_hot = th.cat(planes, dim=-1).permute(0, 3, 1, 2).float()  # (batch, 20, height, width)
+        one_hot = th.cat(planes, dim=-1).permute(0, 3, 1, 2).float()  # (batch, sum(CODE_SIZES), height, width)
         return self.linear(self.cnn(one_hot))
