@@ -77,6 +77,20 @@ def test_a_study_writes_its_report_and_the_same_command_resumes_it(tmp_path, qui
         tune(TuneOptions(a2c_options(tmp_path, n_timesteps=2000), n_trials=1))
 
 
+def test_a_study_another_worker_is_still_recording_is_joined_not_refused(tmp_path):
+    from rlhub.tuning.study import _check_identity
+
+    # the moment another worker has written one of the study's identity keys, not yet the others
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="racing")
+    study.set_user_attr("env", "CartPole-v1")
+    options = a2c_options(tmp_path)
+    _check_identity(study, "a2c", options, "sqlite:///study.db")
+    assert study.user_attrs == {"algo": "a2c", "env": "CartPole-v1", "n_timesteps": options.n_timesteps}
+    study.set_user_attr("env", "Pendulum-v1")  # a finished record of another tuning: refused, naming it
+    with pytest.raises(Exception, match="tunes --algo a2c --env Pendulum-v1"):
+        _check_identity(study, "a2c", options, "sqlite:///study.db")
+
+
 def test_trials_run_in_parallel_threads_with_n_jobs(tmp_path, quick_sampler):
     result = tune(TuneOptions(a2c_options(tmp_path), n_trials=4, n_jobs=2, sampler="random", n_evaluations=1))
     assert sorted(trial.number for trial in result.study.trials) == [0, 1, 2, 3]

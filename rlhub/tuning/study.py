@@ -189,15 +189,24 @@ def make_pruner(name: str, n_startup_trials: int, n_evaluations: int) -> optuna.
 def _check_identity(study: optuna.Study, algo_id: str, options: TrainOptions, storage_url: str) -> None:
     """Record what a new study tunes; refuse to resume one that tunes something else."""
     asked = dict(zip(_IDENTITY, (algo_id, options.env_id, options.n_timesteps), strict=True))
-    recorded = {key: study.user_attrs[key] for key in _IDENTITY if key in study.user_attrs}
-    if not recorded:
+    recorded = _recorded_identity(study)
+    if len(recorded) < len(asked):
+        # A new study, or one another worker is recording at this moment (the keys are written one by one):
+        # write what is missing, then compare what the storage holds.
         for key, value in asked.items():
-            study.set_user_attr(key, value)
-        return
+            if key not in recorded:
+                study.set_user_attr(key, value)
+        recorded = _recorded_identity(study)
     if recorded != asked:
-        raise ConfigError(f"study {study.study_name!r} in {_hide_password(storage_url)} tunes --algo {recorded['algo']} "
-                          f"--env {recorded['env']} with -n {recorded['n_timesteps']}, not --algo {algo_id} --env "
-                          f"{options.env_id} -n {options.n_timesteps}: give those to resume it, or another --study-name")
+        raise ConfigError(f"study {study.study_name!r} in {_hide_password(storage_url)} tunes --algo "
+                          f"{recorded.get('algo')} --env {recorded.get('env')} with -n {recorded.get('n_timesteps')}, "
+                          f"not --algo {algo_id} --env {options.env_id} -n {options.n_timesteps}: give those to resume "
+                          "it, or another --study-name")
+
+
+def _recorded_identity(study: optuna.Study) -> dict[str, Any]:
+    attributes = study.user_attrs  # read from the storage on each access
+    return {key: attributes[key] for key in _IDENTITY if key in attributes}
 
 
 class _StopAfterTrial:
