@@ -20,6 +20,8 @@ DATASET_KINDS = ("offline", "imitation")
 #: Space class names as Gymnasium spells them.
 ALL_SPACES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary", "Dict", "Tuple")
 NEURAL_OBSERVATION_SPACES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary", "Dict")
+#: What each entry of a Dict observation may be: what SB3's vectorised envs can batch (no Text, no nesting).
+DICT_ENTRY_SPACES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,17 @@ class AlgorithmSpec:
                     f"it supports {role} spaces: {', '.join(supported)}. "
                     f"Pick an algorithm that supports {name} (see `rlhub algos`) or another environment."
                 )
+        observation_space = env.observation_space
+        if type(observation_space).__name__ == "Dict":
+            entries = DICT_ENTRY_SPACES
+            for key, entry in observation_space.spaces.items():
+                if type(entry).__name__ not in entries:
+                    raise SpaceMismatchError(
+                        f"{self.algo_id} cannot learn from the observation entry {key!r}, a "
+                        f"{type(entry).__name__} space; a Dict observation's entries must be "
+                        f"{', '.join(entries)}. Wrap the env so that the entry goes (env_wrapper in the config: "
+                        "for MiniGrid, minigrid.wrappers.ImgObsWrapper keeps the image and drops the mission text)."
+                    )
         if self.requires_action_masks and not _has_action_masks(env):
             raise SpaceMismatchError(
                 f"{self.algo_id} needs an environment with an `action_masks()` method "

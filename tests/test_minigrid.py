@@ -73,3 +73,12 @@ def test_ppo_on_it_learns_a_minigrid_room_through_the_cli(tmp_path):
 ])
 def test_atari_and_minigrid_agents_play_sampled_actions_by_default(env_id, stochastic):
     assert plays_stochastically(env_id) is stochastic
+
+
+def test_its_mission_text_is_refused_before_training_with_the_wrapper_to_use(tmp_path):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["train", "--algo", "ppo", "--env", "minigrid:MiniGrid-Empty-5x5-v0", "-n", "64",
+                                       "-f", str(tmp_path), "-q", "--no-progress"])
+    assert result.exit_code != 0 and "observation entry 'mission', a MissionSpace space" in result.output
+    assert "minigrid.wrappers.ImgObsWrapper" in result.output and not list(tmp_path.iterdir())
