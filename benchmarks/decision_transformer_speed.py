@@ -30,8 +30,8 @@ CONFIGURATIONS = (
      {"embed_dim": 64, "n_layers": 3, "n_heads": 1}),
     ("authors' gym defaults: embed 128, 3 layers, 1 head, batch 64, K 20", 64, 20,
      {"embed_dim": 128, "n_layers": 3, "n_heads": 1}),
-    ("zoo config CartPole-v1: embed 64, 2 layers, 1 head, batch 64, K 20", 64, 20,
-     {"embed_dim": 64, "n_layers": 2, "n_heads": 1}),
+    ("zoo config CartPole-v1: embed 32, 2 layers, 1 head, batch 32, K 20", 32, 20,
+     {"embed_dim": 32, "n_layers": 2, "n_heads": 1}),
 )
 
 
