@@ -47,7 +47,8 @@ class RND(CuriosityAlgorithm):
 
     Parameters: :class:`~rlhub_curiosity.common.curiosity.CuriosityAlgorithm`, and
     :param update_proportion: The fraction of each minibatch the predictor trains on (0.25 in the
-        paper, for 32 envs: it keeps the predictor from fitting too fast when there are many)
+        paper's and CleanRL's runs, which had 128 envs: it keeps the predictor from fitting too fast
+        when there are many; with few, 1.0)
     """
 
     two_streams_with_ppo: ClassVar[bool] = True
