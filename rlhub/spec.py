@@ -83,13 +83,12 @@ class AlgorithmSpec:
                 )
         observation_space = env.observation_space
         if type(observation_space).__name__ == "Dict":
-            entries = DICT_ENTRY_SPACES
             for key, entry in observation_space.spaces.items():
-                if type(entry).__name__ not in entries:
+                if type(entry).__name__ not in DICT_ENTRY_SPACES:
                     raise SpaceMismatchError(
                         f"{self.algo_id} cannot learn from the observation entry {key!r}, a "
                         f"{type(entry).__name__} space; a Dict observation's entries must be "
-                        f"{', '.join(entries)}. Wrap the env so that the entry goes (env_wrapper in the config: "
+                        f"{', '.join(DICT_ENTRY_SPACES)}. Wrap the env so that the entry goes (env_wrapper in the config: "
                         "for MiniGrid, minigrid.wrappers.ImgObsWrapper keeps the image and drops the mission text)."
                     )
         if self.requires_action_masks and not _has_action_masks(env):
