@@ -13,7 +13,13 @@ import pytest
 import torch as th
 from rlhub_offline.bc import BC, pretrain
 from rlhub_offline.common import TransitionTensors
-from rlhub_offline.cql import CQL, continuous_conservative_penalty, discrete_conservative_penalty, double_dqn_targets
+from rlhub_offline.cql import (
+    CQL,
+    best_sampled_actions,
+    continuous_conservative_penalty,
+    discrete_conservative_penalty,
+    double_dqn_targets,
+)
 
 from rlhub.datasets import OfflineData, perturbed, play_to_memory
 
@@ -127,6 +133,14 @@ def test_continuous_conservative_penalty_averages_states_per_critic():
     penalty = continuous_conservative_penalty(q_random, q_policy, q_policy, log_probs, log_probs, q_data, action_dim=2)
     # each state: log(3 * exp(0 - log 0.25)) = log 12 (up to the exp(-50) terms); minus the mean data value
     th.testing.assert_close(penalty, th.tensor([math.log(12.0) - 2.0, math.log(12.0)]), atol=1e-6, rtol=0)
+
+
+def test_best_sampled_actions_take_the_largest_of_the_smaller_critic():
+    actions = th.tensor([[[-1.0], [0.0], [1.0]], [[0.2], [0.4], [0.6]]])  # two states, three candidates
+    values = th.tensor([[[0.0, 5.0, 2.0], [1.0, 1.0, 3.0]],
+                        [[0.0, 1.0, 9.0], [4.0, 4.0, 2.0]]])  # two critics
+    # smaller critic: state 1 (0, 1, 2) -> the third; state 2 (1, 1, 2) -> the third (not 9's second, not 4's)
+    th.testing.assert_close(best_sampled_actions(actions, values), th.tensor([[1.0], [0.6]]))
 
 
 def test_transition_tensors_keep_rows_together(cartpole_noisy):
@@ -295,6 +309,35 @@ def test_cql_clones_actions_on_the_bounds_closely(pendulum_noisy):
     # its deterministic actions fell to 1.47
     assert actions.min() > 1.75
     assert log_std.mean() < 0.5
+
+
+def two_peaked_critic(critic: th.nn.Module) -> None:
+    """Replace the critics' values by one landscape over actions: a broad peak of 1 at -0.5, where
+    gradient ascent from 0 goes, and a narrow peak of 3 at 0.8, flat to the gradient from 0."""
+    parameters = list(critic.parameters())
+
+    def values(observations: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        landscape = th.exp(-((actions + 0.5) / 0.3) ** 2) + 3.0 * th.exp(-((actions - 0.8) / 0.15) ** 2)
+        tie = sum(p.sum() for p in parameters) * 0.0  # keeps the critic loss differentiable
+        return (landscape + tie, landscape + tie)
+
+    critic.forward = values
+
+
+@pytest.mark.parametrize("greedy_weight", [0.0, 10.0])
+def test_greedy_weight_lets_the_actor_leave_a_lower_peak_of_the_critic(pendulum_noisy, greedy_weight):
+    # the warm start clones -0.5 (torque -1): the actor starts on the broad, lower peak
+    constant = dataclasses.replace(pendulum_noisy, actions=np.full_like(pendulum_noisy.actions, -1.0))
+    model = CQL("MlpPolicy", "Pendulum-v1", dataset=constant, greedy_weight=greedy_weight, ent_coef=0.01, bc_steps=300,
+                actor_learning_rate=3e-3, policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu")
+    two_peaked_critic(model.policy.inner.critic)
+    model.learn(600)
+    actions, _ = model.predict(constant.observations[:200], deterministic=True)
+    scaled = actions / 2.0  # Pendulum's torque bounds are +-2
+    if greedy_weight:  # the best of the uniform samples lies on the higher peak: the actor follows
+        assert np.abs(scaled - 0.8).max() < 0.1
+    else:  # SAC's actor alone climbs the peak it stands on
+        assert np.abs(scaled + 0.5).max() < 0.1
 
 
 def test_offline_learning_keeps_freed_memory_in_the_process():

@@ -14,7 +14,12 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from stable_baselines3.sac.policies import SACPolicy
 
 from rlhub_offline.common import OfflineAlgorithm, TransitionBatch
-from rlhub_offline.cql.losses import continuous_conservative_penalty, discrete_conservative_penalty, double_dqn_targets
+from rlhub_offline.cql.losses import (
+    best_sampled_actions,
+    continuous_conservative_penalty,
+    discrete_conservative_penalty,
+    double_dqn_targets,
+)
 from rlhub_offline.cql.policies import CQLPolicy, MlpPolicy
 
 if TYPE_CHECKING:
@@ -48,6 +53,13 @@ class CQL(OfflineAlgorithm):
     multiplied by a Lagrange multiplier learned so that the penalty stays near the gap (the paper's
     CQL-Lagrange). Each gradient step updates the temperature, the critics, then the actor.
 
+    With ``greedy_weight`` > 0 (off by default: the paper's actor), the actor's loss also pulls its
+    deterministic action towards the best, by the smaller critic, of the uniform and policy actions at
+    ``s`` the penalty has just valued: the greedy target of Greedy Actor-Critic (Neumann et al. 2023,
+    arXiv 1810.09103) at no extra critic pass. SAC's actor climbs the critic's gradient from where it
+    stands; offline, the critic's landscape over actions has several peaks, and the actor can settle
+    on a lower one while the critic's own argmax plays well (Pendulum, ``zoo_configs/cql.yml``).
+
     Paper: https://arxiv.org/abs/2006.04779
     Code: https://github.com/aviralkumar2907/CQL (d4rl/rlkit/torch/sac/cql.py), d3rlpy (algos/qlearning/cql.py)
 
@@ -70,6 +82,8 @@ class CQL(OfflineAlgorithm):
     :param n_action_samples: Actions sampled from each of the three proposals per state (Box actions)
     :param backup_entropy: Subtract ``ent_coef * log pi(a'|s')`` in the TD target (SAC's soft backup);
         the authors' default leaves it out (Box actions)
+    :param greedy_weight: Weight of the squared distance between the actor's deterministic action and
+        the best sampled action (above) in the actor's loss after the warm start; 0: SAC's actor alone (Box actions)
     :param bc_steps: Gradient steps, from the start, in which the actor clones the dataset's actions
         (maximises their log-likelihood plus the entropy bonus) instead of the critic, while the critics
         already learn (the authors' ``policy_eval_start``) (Box actions)
@@ -103,6 +117,7 @@ class CQL(OfflineAlgorithm):
         target_entropy: str | float = "auto",
         n_action_samples: int = 10,
         backup_entropy: bool = False,
+        greedy_weight: float = 0.0,
         bc_steps: int = 0,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -127,6 +142,7 @@ class CQL(OfflineAlgorithm):
         self.target_entropy = target_entropy
         self.n_action_samples = n_action_samples
         self.backup_entropy = backup_entropy
+        self.greedy_weight = greedy_weight
         self.bc_steps = bc_steps
         problems = []
         if not 0.0 < tau <= 1.0:
@@ -135,6 +151,8 @@ class CQL(OfflineAlgorithm):
             problems.append(f"target_update_interval must be at least 1, got {target_update_interval}")
         if alpha < 0:
             problems.append(f"alpha must be non-negative, got {alpha}")
+        if greedy_weight < 0:
+            problems.append(f"greedy_weight must be non-negative, got {greedy_weight}")
         if bc_steps < 0:
             problems.append(f"bc_steps must be non-negative, got {bc_steps}")
         if n_action_samples < 1:
@@ -238,7 +256,8 @@ class CQL(OfflineAlgorithm):
         stats: dict[str, th.Tensor] = {}
 
         # Temperature (SAC): move log alpha so that the policy's entropy tends to target_entropy
-        new_actions, log_prob = actor.action_log_prob(observations)
+        mean_s, log_std_s, _ = actor.get_action_dist_params(observations)
+        new_actions, log_prob = actor.action_dist.log_prob_from_params(mean_s, log_std_s)
         if self.log_ent_coef is not None and self.ent_coef_optimizer is not None:
             ent_coef = th.exp(self.log_ent_coef.detach())
             ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
@@ -283,6 +302,13 @@ class CQL(OfflineAlgorithm):
             self.cql_alpha_optimizer.step()
             conservative_loss = cql_alpha.detach() * (conservative_loss - self.target_action_gap)
             stats["cql_alpha"] = cql_alpha.detach().squeeze()
+        cloning = self._n_updates < self.bc_steps
+        greedy = self.greedy_weight > 0 and not cloning
+        if greedy:
+            with th.no_grad():  # the uniform and pi(s) actions above, already valued at s
+                candidates = th.cat([random_actions, sampled[size * samples:]]).reshape(2, size, samples, -1)
+                best_actions = best_sampled_actions(candidates.transpose(0, 1).flatten(1, 2),
+                                                    th.cat([q_random, q_current], dim=2))
         critic_loss = td_loss + conservative_loss.sum()
         critic.optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -290,11 +316,13 @@ class CQL(OfflineAlgorithm):
 
         # Actor (SAC): maximise the smaller critic plus the entropy bonus; during the first bc_steps, the
         # data actions' log-likelihood instead (the critics are not worth following yet)
-        if self._n_updates < self.bc_steps:
-            actor.action_dist.proba_distribution(*actor.get_action_dist_params(observations)[:2])
+        if cloning:
+            actor.action_dist.proba_distribution(mean_s, log_std_s)
             objective = actor.action_dist.log_prob(batch.actions.clamp(-BC_ACTION_LIMIT, BC_ACTION_LIMIT))
         else:
             objective = th.min(th.cat(critic(observations, new_actions), dim=1), dim=1).values
+            if greedy:  # SquashedDiagGaussian's deterministic action is tanh(mean)
+                objective = objective - self.greedy_weight * (th.tanh(mean_s) - best_actions).square().sum(dim=1)
         actor_loss = (ent_coef * log_prob - objective).mean()
         actor.optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()

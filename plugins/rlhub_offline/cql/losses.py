@@ -79,3 +79,14 @@ def continuous_conservative_penalty(q_random: th.Tensor, q_current: th.Tensor, q
 def uniform_log_density(action_dim: int) -> float:
     """Log-density of the uniform distribution on [-1, 1]^action_dim: ``log 0.5^d``."""
     return action_dim * math.log(0.5)
+
+
+def best_sampled_actions(actions: th.Tensor, values: th.Tensor) -> th.Tensor:
+    """Per state, the sampled action whose smallest value over the critics is the largest.
+
+    :param actions: (B, M, d) M candidate actions per state
+    :param values: (n_critics, B, M) their values
+    :return: (B, d)
+    """
+    best = values.min(dim=0).values.argmax(dim=1)
+    return actions[th.arange(len(actions), device=actions.device), best]
