@@ -89,6 +89,28 @@ def test_loss_ignores_padding() -> None:
     box_loss, _ = decision_transformer_loss(th.tensor([[[0.5, 0.1], [1.0, 1.0]]]), th.tensor([[[0.0, 0.1], [0.0, 0.0]]]),
                                             th.tensor([[True, False]]), discrete=False)
     assert float(box_loss) == pytest.approx(0.125)  # (0.5^2 + 0^2) / 2 dimensions, the padded step ignored
+    l1_loss, _ = decision_transformer_loss(th.tensor([[[0.5, 0.1], [1.0, 1.0]]]), th.tensor([[[0.0, 0.3], [0.0, 0.0]]]),
+                                           th.tensor([[True, False]]), discrete=False, action_loss="l1")
+    assert float(l1_loss) == pytest.approx(0.35)  # (0.5 + 0.2) / 2 dimensions
+
+
+def test_l1_action_loss_fits_the_noise_free_action_under_clipped_noise() -> None:
+    # the data: full torque (1 after rescaling) plus Gaussian noise 0.3, clipped to the bounds
+    noisy = (1.0 + 0.3 * th.randn(20000, generator=th.Generator().manual_seed(0))).clamp(-1.0, 1.0)
+    fits = {}
+    for action_loss in ("mse", "l1"):
+        prediction = th.zeros(1, requires_grad=True)
+        optimizer = th.optim.Adam([prediction], lr=0.01)
+        for _ in range(500):
+            loss, _ = decision_transformer_loss(prediction.expand(1, len(noisy), 1), noisy.view(1, -1, 1),
+                                                th.ones(1, len(noisy), dtype=th.bool), discrete=False,
+                                                action_loss=action_loss)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        fits[action_loss] = float(prediction)
+    assert fits["mse"] == pytest.approx(1.0 - 0.3 * 0.3989, abs=0.01)  # the clipped mean: inside the bound
+    assert fits["l1"] > 0.98  # the median: the bound itself
 
 
 @pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-2.0, 2.0, (2,))])
