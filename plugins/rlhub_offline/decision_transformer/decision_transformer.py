@@ -325,7 +325,7 @@ class DecisionTransformer(OfflineAlgorithm):
     def train_step(self, batch: WindowBatch) -> dict[str, th.Tensor]:
         predictions = self.policy(batch.observations, batch.actions, batch.returns_to_go, batch.timesteps)
         loss, stats = decision_transformer_loss(predictions, batch.actions, batch.valid, self.policy.discrete_actions,
-                                                  self.action_loss)
+                                                self.action_loss)
         self.policy.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
