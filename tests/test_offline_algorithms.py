@@ -137,9 +137,10 @@ def test_continuous_conservative_penalty_averages_states_per_critic():
 
 def test_best_sampled_actions_take_the_largest_of_the_smaller_critic():
     actions = th.tensor([[[-1.0], [0.0], [1.0]], [[0.2], [0.4], [0.6]]])  # two states, three candidates
-    values = th.tensor([[[0.0, 5.0, 2.0], [1.0, 1.0, 3.0]],
-                        [[0.0, 1.0, 9.0], [4.0, 4.0, 2.0]]])  # two critics
-    # smaller critic: state 1 (0, 1, 2) -> the third; state 2 (1, 1, 2) -> the third (not 9's second, not 4's)
+    values = th.tensor([[[0.0, 5.0, 2.0], [1.0, 1.0, 3.0]],    # critic 1: state 1, state 2
+                        [[0.0, 1.0, 9.0], [4.0, 4.0, 2.0]]])  # critic 2
+    # the smaller critic: (0, 1, 2) and (1, 1, 2), the third candidate in both states, where critic 1
+    # alone would pick state 1's second (5) and critic 2 alone state 1's third but state 2's first (4)
     th.testing.assert_close(best_sampled_actions(actions, values), th.tensor([[1.0], [0.6]]))
 
 
