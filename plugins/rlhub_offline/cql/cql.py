@@ -306,9 +306,9 @@ class CQL(OfflineAlgorithm):
         greedy = self.greedy_weight > 0 and not cloning
         if greedy:
             with th.no_grad():  # the uniform and pi(s) actions above, already valued at s
-                candidates = th.cat([random_actions, sampled[size * samples:]]).reshape(2, size, samples, -1)
-                best_actions = best_sampled_actions(candidates.transpose(0, 1).flatten(1, 2),
-                                                    th.cat([q_random, q_current], dim=2))
+                candidates = th.cat([random_actions.view(size, samples, -1),
+                                     sampled[size * samples:].view(size, samples, -1)], dim=1)
+                best_actions = best_sampled_actions(candidates, th.cat([q_random, q_current], dim=2))
         critic_loss = td_loss + conservative_loss.sum()
         critic.optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
