@@ -88,8 +88,9 @@ class AlgorithmSpec:
                     raise SpaceMismatchError(
                         f"{self.algo_id} cannot learn from the observation entry {key!r}, a "
                         f"{type(entry).__name__} space; a Dict observation's entries must be "
-                        f"{', '.join(DICT_ENTRY_SPACES)}. Wrap the env so that the entry goes (env_wrapper in the config: "
-                        "for MiniGrid, minigrid.wrappers.ImgObsWrapper keeps the image and drops the mission text)."
+                        f"{', '.join(DICT_ENTRY_SPACES)}. Wrap the env so that the entry goes "
+                        "(env_wrapper in the config: for MiniGrid, minigrid.wrappers.ImgObsWrapper keeps the image "
+                        "and drops the mission text)."
                     )
         if self.requires_action_masks and not _has_action_masks(env):
             raise SpaceMismatchError(
